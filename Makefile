@@ -1,0 +1,45 @@
+# The front door. `make run` and `make test` work on a fresh Debian bookworm machine.
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= RelWithDebInfo
+JOBS        ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-debug build-asan test test-unit test-asan run clean format
+
+all: build
+
+deps:
+	@deploy/local/deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build-debug:
+	$(MAKE) build BUILD_DIR=build-debug BUILD_TYPE=Debug
+
+build-asan:
+	$(MAKE) build BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DTERN_SANITIZE=ON
+
+# Every unit and integration test; ends with ctest's summary.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+# The fast edit-compile loop: no PostgreSQL, Redis or service processes.
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
+
+test-asan: build-asan
+	cd build-asan && ctest --output-on-failure --timeout 900 -j $(JOBS)
+
+# A local cluster under ./var: PostgreSQL, Redis and every Tern service; Ctrl-C stops it.
+run: build
+	@deploy/local/run.sh $(BUILD_DIR)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build build-debug build-asan

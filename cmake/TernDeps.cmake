@@ -1,0 +1,20 @@
+# Every dependency comes from Debian bookworm packages (`make deps`).
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(prometheus-cpp CONFIG REQUIRED)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)
+
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+add_library(tern_asio INTERFACE)
+target_include_directories(tern_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+target_compile_definitions(tern_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+target_link_libraries(tern_asio INTERFACE Threads::Threads)
+
+find_program(TERN_PROTOC protoc REQUIRED)
+find_program(TERN_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

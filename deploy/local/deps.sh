@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian bookworm packages Tern needs to build, test and run locally.
+# Idempotent and fast when everything is present: apt is only called for what is missing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # libraries (see the dependency table in README.md)
+  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
+  libssl-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libgtest-dev libgmock-dev
+  libargon2-dev libasio-dev
+  # servers and tools the local cluster and the tests start
+  postgresql redis-server openssl curl ca-certificates python3 util-linux procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [ "${status:0:2}" = "ii" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql package would create and start a system cluster; Tern never uses it.
+$sudo mkdir -p /etc/postgresql-common
+if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi

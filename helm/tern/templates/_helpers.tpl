@@ -1,0 +1,337 @@
+{{/*
+Names. Most helpers take a context dict: (dict "root" $ "component" "authd").
+*/}}
+{{- define "tern.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tern.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tern.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <fullname>-<component>: the name of a component's workload, Service and ConfigMap. */}}
+{{- define "tern.componentName" -}}
+{{- printf "%s-%s" (include "tern.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tern.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tern.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "tern.labels" -}}
+helm.sh/chart: {{ include "tern.chart" .root }}
+{{ include "tern.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: tern
+{{- end }}
+
+{{- define "tern.isFrontend" -}}
+{{- if has .component (list "imapd" "pop3d" "lmtpd") }}true{{ end }}
+{{- end }}
+
+{{/* Pod labels: the component labels plus the tier the front-end Service selects on. */}}
+{{- define "tern.podLabels" -}}
+{{ include "tern.labels" . }}
+tern-tier: {{ if include "tern.isFrontend" . }}frontend{{ else }}backend{{ end }}
+{{- end }}
+
+{{/* <registry>/<prefix>/<component>:<tag>, unless the component overrides repository/tag. */}}
+{{- define "tern.image" -}}
+{{- $g := .root.Values.image }}
+{{- $c := index .root.Values .component }}
+{{- $repo := $c.image.repository }}
+{{- if not $repo }}
+{{- $repo = printf "%s/%s" $g.repositoryPrefix .component }}
+{{- if $g.registry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $g.registry) $repo }}
+{{- end }}
+{{- end }}
+{{- printf "%s:%s" $repo (toString ($c.image.tag | default $g.tag | default .root.Chart.AppVersion)) }}
+{{- end }}
+
+{{/* Secret names. The required values are checked here, so every user fails early. */}}
+{{- define "tern.postgresSecretName" -}}
+{{- if .Values.postgresql.existingSecret }}
+{{- .Values.postgresql.existingSecret }}
+{{- else }}
+{{- $_ := required "set postgresql.dsn (libpq connection string) or postgresql.existingSecret" .Values.postgresql.dsn }}
+{{- printf "%s-postgres" (include "tern.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "tern.postgresSecretKey" -}}
+{{- if .Values.postgresql.existingSecret }}{{ .Values.postgresql.existingSecretKey }}{{ else }}dsn{{ end }}
+{{- end }}
+
+{{- define "tern.tokenSecretName" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret }}
+{{- else }}
+{{- printf "%s-tokens" (include "tern.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "tern.frontendTLSSecretName" -}}
+{{- if or .Values.frontendTLS.cert .Values.frontendTLS.key }}
+{{- printf "%s-tls" (include "tern.fullname" .) }}
+{{- else }}
+{{- required "set frontendTLS.secretName (a kubernetes.io/tls Secret) or frontendTLS.cert and frontendTLS.key" .Values.frontendTLS.secretName }}
+{{- end }}
+{{- end }}
+
+{{- define "tern.redisAddr" -}}
+{{- required "set redis.addr (host:port of Redis)" .Values.redis.addr }}
+{{- end }}
+
+{{/* host:port of a back-end's gRPC Service, as the front-ends dial it. */}}
+{{- define "tern.grpcAddr" -}}
+{{- $c := index .root.Values .component }}
+{{- printf "%s:%d" (include "tern.componentName" .) (int $c.grpcPort) }}
+{{- end }}
+
+{{/* Seconds: preStop sleep + TERN_SHUTDOWN_GRACE + margin, always > TERN_SHUTDOWN_GRACE. */}}
+{{- define "tern.terminationGracePeriodSeconds" -}}
+{{- $c := index .root.Values .component }}
+{{- $margin := max 1 (int .root.Values.terminationGraceMarginSeconds) }}
+{{- add (int ($c.preStopSleepSeconds | default 0)) (int $c.shutdownGraceSeconds) $margin }}
+{{- end }}
+
+{{/*
+The TERN_* settings of one component: the data of its ConfigMap (and, hashed, the
+checksum/config annotation that rolls its pods when it changes).
+*/}}
+{{- define "tern.configData" -}}
+{{- $root := .root }}
+{{- $comp := .component }}
+{{- $c := index $root.Values $comp }}
+{{- $secretDir := "/etc/tern/secrets" -}}
+TERN_LOG_LEVEL: {{ default $root.Values.logLevel $c.logLevel | quote }}
+TERN_HTTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.metricsPort) | quote }}
+TERN_SHUTDOWN_GRACE: {{ printf "%ds" (int $c.shutdownGraceSeconds) | quote }}
+{{- if $c.grpcMaxThreads }}
+TERN_GRPC_MAX_THREADS: {{ $c.grpcMaxThreads | toString | quote }}
+{{- end }}
+{{- if $root.Values.grpcTLS.enabled }}
+TERN_GRPC_TLS_CERT: /etc/tern/grpc-tls/tls.crt
+TERN_GRPC_TLS_KEY: /etc/tern/grpc-tls/tls.key
+TERN_GRPC_TLS_CA: /etc/tern/grpc-tls/ca.crt
+{{- end }}
+{{- if has $comp (list "authd" "metad" "blobd") }}
+TERN_GRPC_LISTEN: {{ printf "0.0.0.0:%d" (int $c.grpcPort) | quote }}
+TERN_TOKEN_KEY_FILE: {{ $secretDir }}/token-key
+TERN_ADMIN_TOKEN_FILE: {{ $secretDir }}/admin-token
+{{- end }}
+{{- if has $comp (list "authd" "metad") }}
+TERN_PG_POOL_SIZE: {{ $c.pgPoolSize | toString | quote }}
+TERN_REDIS_ADDR: {{ include "tern.redisAddr" $root | quote }}
+{{- end }}
+{{- if eq $comp "metad" }}
+TERN_MIGRATE_ON_START: {{ $c.migrateOnStart | toString | quote }}
+{{- end }}
+{{- if eq $comp "blobd" }}
+TERN_BLOB_DIR: {{ $c.blobDir | quote }}
+{{- end }}
+{{- if include "tern.isFrontend" . }}
+TERN_AUTHD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "authd") | quote }}
+TERN_METAD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "metad") | quote }}
+TERN_BLOBD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "blobd") | quote }}
+TERN_REDIS_ADDR: {{ include "tern.redisAddr" $root | quote }}
+TERN_TLS_CERT: /etc/tern/tls/tls.crt
+TERN_TLS_KEY: /etc/tern/tls/tls.key
+{{- with $root.Values.proxyProtocol.trustedNetworks }}
+TERN_PROXY_TRUSTED_NETWORKS: {{ join "," . | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $comp "imapd" }}
+TERN_IMAP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imap) | quote }}
+TERN_IMAPS_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imaps) | quote }}
+{{- else if eq $comp "pop3d" }}
+TERN_POP3_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3) | quote }}
+TERN_POP3S_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3s) | quote }}
+{{- else if eq $comp "lmtpd" }}
+TERN_LMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.lmtp) | quote }}
+TERN_SMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.smtp) | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Pod template annotations: config checksum, Prometheus scrape hints, user annotations. */}}
+{{- define "tern.podAnnotations" -}}
+{{- $c := index .root.Values .component -}}
+checksum/config: {{ include "tern.configData" . | sha256sum }}
+checksum/secrets: {{ include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum }}
+{{- if .root.Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ $c.metricsPort | toString | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- with $c.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level settings shared by every workload. */}}
+{{- define "tern.podSpecCommon" -}}
+{{- $c := index .root.Values .component -}}
+automountServiceAccountToken: false
+# Service links would inject TERN_AUTHD_PORT=tcp://... style variables into the
+# TERN_* namespace the binaries read.
+enableServiceLinks: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Container settings shared by every long-running service container. */}}
+{{- define "tern.containerCommon" -}}
+{{- $c := index .root.Values .component -}}
+image: {{ include "tern.image" . }}
+imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+securityContext:
+  {{- toYaml .root.Values.containerSecurityContext | nindent 2 }}
+envFrom:
+  - configMapRef:
+      name: {{ include "tern.componentName" . }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  {{- with .root.Values.probes.liveness }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: metrics
+  {{- with .root.Values.probes.readiness }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with $c.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* TERN_INSTANCE from the pod name (the downward API). */}}
+{{- define "tern.instanceEnv" -}}
+- name: TERN_INSTANCE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+
+{{- define "tern.pgDsnEnv" -}}
+- name: TERN_PG_DSN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tern.postgresSecretName" . }}
+      key: {{ include "tern.postgresSecretKey" . }}
+{{- end }}
+
+{{/* Volume mounts and volumes: /tmp, and the secrets a component reads. */}}
+{{- define "tern.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if has .component (list "authd" "metad" "blobd") }}
+- name: tokens
+  mountPath: /etc/tern/secrets
+  readOnly: true
+{{- end }}
+{{- if include "tern.isFrontend" . }}
+- name: frontend-tls
+  mountPath: /etc/tern/tls
+  readOnly: true
+{{- end }}
+{{- if .root.Values.grpcTLS.enabled }}
+- name: grpc-tls
+  mountPath: /etc/tern/grpc-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "tern.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if has .component (list "authd" "metad" "blobd") }}
+- name: tokens
+  secret:
+    secretName: {{ include "tern.tokenSecretName" .root }}
+    defaultMode: 0440
+    items:
+      - key: token-key
+        path: token-key
+      - key: admin-token
+        path: admin-token
+{{- end }}
+{{- if include "tern.isFrontend" . }}
+- name: frontend-tls
+  secret:
+    secretName: {{ include "tern.frontendTLSSecretName" .root }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- if .root.Values.grpcTLS.enabled }}
+- name: grpc-tls
+  secret:
+    secretName: {{ required "grpcTLS.enabled needs grpcTLS.secretName" .root.Values.grpcTLS.secretName }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{/* A PodDisruptionBudget spec body for a front-end. */}}
+{{- define "tern.pdbBudget" -}}
+{{- $pdb := (index .root.Values .component).pdb }}
+{{- if $pdb.minAvailable -}}
+minAvailable: {{ $pdb.minAvailable }}
+{{- else -}}
+maxUnavailable: {{ $pdb.maxUnavailable | default 1 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,178 @@
+#include "services/auth/auth_service.h"
+
+#include <openssl/crypto.h>
+
+#include "absl/strings/numbers.h"
+#include "services/common/grpc_client.h"
+#include "services/common/log.h"
+#include "services/common/strings.h"
+
+namespace tern::auth {
+namespace {
+
+constexpr size_t kMaxPasswordBytes = 1024;
+
+void ToProto(const UserRecord& u, v1::User* out) {
+  out->set_user_id(u.id);
+  out->set_address(u.address);
+  out->set_enabled(u.enabled);
+  out->mutable_created_at()->set_seconds(absl::ToUnixSeconds(u.created_at));
+  out->mutable_password_changed_at()->set_seconds(absl::ToUnixSeconds(u.password_changed_at));
+  if (u.quota_storage_bytes) out->mutable_quota()->set_storage_bytes(*u.quota_storage_bytes);
+  if (u.quota_messages) out->mutable_quota()->set_messages(*u.quota_messages);
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const std::string message(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, message};
+    case absl::StatusCode::kNotFound:
+      return {grpc::StatusCode::NOT_FOUND, message};
+    case absl::StatusCode::kAlreadyExists:
+      return {grpc::StatusCode::ALREADY_EXISTS, message};
+    case absl::StatusCode::kPermissionDenied:
+      return {grpc::StatusCode::PERMISSION_DENIED, message};
+    case absl::StatusCode::kUnauthenticated:
+      return {grpc::StatusCode::UNAUTHENTICATED, message};
+    case absl::StatusCode::kResourceExhausted:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, message};
+    case absl::StatusCode::kFailedPrecondition:
+      return {grpc::StatusCode::FAILED_PRECONDITION, message};
+    case absl::StatusCode::kUnavailable:
+      return {grpc::StatusCode::UNAVAILABLE, message};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, message};
+    default:
+      // Details stay in our log, not in the answer.
+      common::LogError("internal error", {{"error", message}});
+      return {grpc::StatusCode::INTERNAL, "internal error"};
+  }
+}
+
+grpc::Status AuthServiceImpl::CheckAdmin(const grpc::ServerContext& ctx) const {
+  const std::string presented = common::MetadataOf(ctx, common::kAdminTokenKey);
+  if (presented.empty()) {
+    return {grpc::StatusCode::UNAUTHENTICATED, "admin RPC needs tern-admin-token"};
+  }
+  const std::string& expected = options_.admin_token;
+  if (expected.empty() || presented.size() != expected.size() ||
+      CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) != 0) {
+    return {grpc::StatusCode::PERMISSION_DENIED, "admin token refused"};
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::string> AuthServiceImpl::Normalize(const std::string& address) const {
+  return NormalizeAddress(address, options_.fold_local_part);
+}
+
+absl::Status AuthServiceImpl::CheckPassword(const std::string& password) const {
+  if (password.empty()) return absl::InvalidArgumentError("password must not be empty");
+  if (password.size() > kMaxPasswordBytes) {
+    return absl::InvalidArgumentError("password longer than 1024 octets");
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status AuthServiceImpl::CreateUser(grpc::ServerContext* ctx,
+                                         const v1::CreateUserRequest* req, v1::User* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  absl::StatusOr<std::string> address = Normalize(req->address());
+  if (!address.ok()) return ToGrpc(address.status());
+  if (absl::Status s = CheckPassword(req->password()); !s.ok()) return ToGrpc(s);
+  NewUser user;
+  user.address = *address;
+  user.enabled = req->enabled();
+  if (req->has_quota()) {
+    if (req->quota().has_storage_bytes()) user.quota_storage_bytes = req->quota().storage_bytes();
+    if (req->quota().has_messages()) user.quota_messages = req->quota().messages();
+  }
+  absl::StatusOr<std::string> hash = HashPassword(req->password(), options_.argon2);
+  if (!hash.ok()) return ToGrpc(hash.status());
+  user.password_hash = *std::move(hash);
+  absl::StatusOr<ScramCredentials> scram =
+      DeriveScramCredentials(req->password(), options_.scram_iterations);
+  if (!scram.ok()) return ToGrpc(scram.status());
+  user.scram = *std::move(scram);
+  absl::StatusOr<UserRecord> created = store_.Create(user);
+  if (!created.ok()) return ToGrpc(created.status());
+  common::LogInfo("user created", {{"user_id", created->id}, {"address", created->address}});
+  ToProto(*created, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::DeleteUser(grpc::ServerContext* ctx,
+                                         const v1::DeleteUserRequest* req,
+                                         v1::DeleteUserResponse*) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  absl::StatusOr<std::string> address = Normalize(req->address());
+  if (!address.ok()) return ToGrpc(address.status());
+  if (absl::Status s = store_.Delete(*address); !s.ok()) return ToGrpc(s);
+  common::LogInfo("user deleted", {{"address", *address}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::SetPassword(grpc::ServerContext* ctx,
+                                          const v1::SetPasswordRequest* req,
+                                          v1::SetPasswordResponse*) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  absl::StatusOr<std::string> address = Normalize(req->address());
+  if (!address.ok()) return ToGrpc(address.status());
+  if (absl::Status s = CheckPassword(req->new_password()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<std::string> hash = HashPassword(req->new_password(), options_.argon2);
+  if (!hash.ok()) return ToGrpc(hash.status());
+  absl::StatusOr<ScramCredentials> scram =
+      DeriveScramCredentials(req->new_password(), options_.scram_iterations);
+  if (!scram.ok()) return ToGrpc(scram.status());
+  if (absl::Status s = store_.SetPassword(*address, *hash, *scram); !s.ok()) return ToGrpc(s);
+  common::LogInfo("password changed", {{"address", *address}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::SetEnabled(grpc::ServerContext* ctx,
+                                         const v1::SetEnabledRequest* req, v1::User* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  absl::StatusOr<std::string> address = Normalize(req->address());
+  if (!address.ok()) return ToGrpc(address.status());
+  absl::StatusOr<UserRecord> user = store_.SetEnabled(*address, req->enabled());
+  if (!user.ok()) return ToGrpc(user.status());
+  ToProto(*user, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::GetUser(grpc::ServerContext* ctx, const v1::GetUserRequest* req,
+                                      v1::User* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  absl::StatusOr<std::string> address = Normalize(req->address());
+  if (!address.ok()) return ToGrpc(address.status());
+  absl::StatusOr<UserRecord> user = store_.Get(*address);
+  if (!user.ok()) return ToGrpc(user.status());
+  ToProto(*user, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::ListUsers(grpc::ServerContext* ctx,
+                                        const v1::ListUsersRequest* req,
+                                        v1::ListUsersResponse* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  int limit = req->page_size() == 0 ? 100 : static_cast<int>(std::min(req->page_size(), 1000u));
+  uint64_t after = 0;
+  if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after)) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "bad page_token"};
+  }
+  const std::string domain = req->has_domain() ? req->domain() : "";
+  // One more than asked says whether another page follows.
+  absl::StatusOr<std::vector<UserRecord>> users = store_.List(after, limit + 1, domain);
+  if (!users.ok()) return ToGrpc(users.status());
+  const bool more = static_cast<int>(users->size()) > limit;
+  if (more) users->pop_back();
+  for (const UserRecord& u : *users) ToProto(u, resp->add_users());
+  if (more && !users->empty()) resp->set_next_page_token(std::to_string(users->back().id));
+  return grpc::Status::OK;
+}
+
+}  // namespace tern::auth

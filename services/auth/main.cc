@@ -1,0 +1,93 @@
+// tern-authd: users, password hashes, SASL exchanges, session tokens.
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "services/auth/auth_service.h"
+#include "services/auth/user_store.h"
+#include "services/common/pg_pool.h"
+#include "services/common/redis_check.h"
+#include "services/common/service_runtime.h"
+#include "services/common/strings.h"
+#include "services/common/tls.h"
+#include "services/metadata/schema.h"
+
+namespace {
+
+using tern::common::SettingSpec;
+using tern::common::SettingType;
+
+std::vector<SettingSpec> Settings() {
+  std::vector<SettingSpec> s = tern::common::CommonSettings("0.0.0.0:7001", "0.0.0.0:9101");
+  const std::vector<SettingSpec> own = {
+      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
+       SettingType::kString, "libpq connection string or URI of the cluster database", true},
+      {"pg-pool-size", "TERN_PG_POOL_SIZE", "8", SettingType::kInt,
+       "PostgreSQL connections at most"},
+      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
+       "host:port of Redis (brute-force counters)"},
+      {"admin-token-file", "TERN_ADMIN_TOKEN_FILE", "", SettingType::kString,
+       "file holding the operator credential for admin RPCs (empty: admin RPCs refused)"},
+      {"argon2-time-cost", "TERN_ARGON2_TIME_COST", "3", SettingType::kInt,
+       "argon2id passes over memory for new password hashes"},
+      {"argon2-memory-kib", "TERN_ARGON2_MEMORY_KIB", "65536", SettingType::kInt,
+       "argon2id memory per hash, KiB"},
+      {"argon2-parallelism", "TERN_ARGON2_PARALLELISM", "1", SettingType::kInt,
+       "argon2id lanes"},
+      {"scram-iterations", "TERN_SCRAM_ITERATIONS", "4096", SettingType::kInt,
+       "PBKDF2 iterations of stored SCRAM-SHA-256 keys (at least 4096)"},
+      {"fold-local-part", "TERN_FOLD_LOCAL_PART", "true", SettingType::kBool,
+       "treat the local part of addresses case-insensitively"},
+  };
+  s.insert(s.end(), own.begin(), own.end());
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<SettingSpec> settings = Settings();
+  return tern::common::RunService(
+      "tern-authd", settings, argc, argv, [](tern::common::ServiceRuntime& rt) -> absl::Status {
+        const tern::common::Config& cfg = rt.config();
+        tern::auth::AuthServiceOptions options;
+        if (const std::string& path = cfg.GetString("admin-token-file"); !path.empty()) {
+          absl::StatusOr<std::string> token = tern::common::ReadFileToString(path);
+          if (!token.ok()) return token.status();
+          options.admin_token = std::string(absl::StripAsciiWhitespace(*token));
+        }
+        options.argon2.time_cost = static_cast<uint32_t>(cfg.GetInt("argon2-time-cost"));
+        options.argon2.memory_kib = static_cast<uint32_t>(cfg.GetInt("argon2-memory-kib"));
+        options.argon2.parallelism = static_cast<uint32_t>(cfg.GetInt("argon2-parallelism"));
+        options.scram_iterations = static_cast<uint32_t>(cfg.GetInt("scram-iterations"));
+        options.fold_local_part = cfg.GetBool("fold-local-part");
+        if (options.scram_iterations < 4096) {
+          return absl::InvalidArgumentError("--scram-iterations must be at least 4096");
+        }
+
+        auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
+            .dsn = cfg.GetString("pg-dsn"),
+            .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
+        auto* store = rt.Own(std::make_unique<tern::auth::PgUserStore>(*pool));
+        auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, options));
+        rt.AddService(service);
+
+        rt.readiness().AddCheck("postgresql", [pool](absl::Duration timeout) {
+          return pool->Ping(timeout);
+        });
+        rt.readiness().AddCheck("schema", [pool](absl::Duration) -> absl::Status {
+          absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
+          if (!version.ok()) return version.status();
+          if (*version < tern::metadata::RequiredSchemaVersion()) {
+            return absl::FailedPreconditionError(
+                tern::Cat("schema version ", *version, ", need ",
+                          tern::metadata::RequiredSchemaVersion(), " (run ternctl migrate)"));
+          }
+          return absl::OkStatus();
+        });
+        const std::string redis = cfg.GetString("redis-addr");
+        rt.readiness().AddCheck("redis", [redis](absl::Duration timeout) {
+          return tern::common::PingRedis(redis, timeout);
+        }, /*critical=*/false);
+        return absl::OkStatus();
+      });
+}

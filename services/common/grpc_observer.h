@@ -1,0 +1,28 @@
+#pragma once
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace tern::common {
+
+// Counts and times every RPC a server handles (tern_grpc_server_handled_total by method
+// and code, tern_grpc_server_handling_seconds by method) and logs failed calls with their
+// request id, so one client command can be followed through every service's log.
+class GrpcObserverFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit GrpcObserverFactory(prometheus::Registry& registry);
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& seconds_;
+};
+
+}  // namespace tern::common

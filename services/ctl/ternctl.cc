@@ -1,0 +1,305 @@
+#include "services/ctl/ternctl.h"
+
+#include <iostream>
+#include <istream>
+#include <ostream>
+
+#include "absl/strings/ascii.h"
+#include "absl/time/time.h"
+#include "services/common/config.h"
+#include "services/common/grpc_client.h"
+#include "services/common/pg_pool.h"
+#include "services/common/strings.h"
+#include "services/common/tls.h"
+#include "services/metadata/schema.h"
+#include "tern/auth/v1/auth.grpc.pb.h"
+
+namespace tern::ctl {
+namespace {
+
+using common::SettingSpec;
+using common::SettingType;
+
+constexpr char kUsage[] = R"(usage: ternctl COMMAND [ARGS] [--flag=value ...]
+
+commands:
+  migrate                          apply pending schema migrations (--pg-dsn)
+  user add ADDRESS                 create a user; password from --password-stdin or
+                                   --password-file; --quota-storage=BYTES,
+                                   --quota-messages=N, --disabled, --if-not-exists
+  user passwd ADDRESS              set a new password (--password-stdin / --password-file)
+  user del ADDRESS                 delete a user
+  user show ADDRESS                print one user
+  user list                        print all users (--domain=DOMAIN)
+  user enable|disable ADDRESS      allow or refuse logins
+
+Run `ternctl --help` for every flag and its environment variable.
+)";
+
+const std::vector<SettingSpec>& Settings() {
+  static const std::vector<SettingSpec> settings = {
+      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
+       SettingType::kString, "database for `migrate`", true},
+      {"authd-addr", "TERN_AUTHD_ADDR", "127.0.0.1:7001", SettingType::kString,
+       "host:port of tern-authd"},
+      {"admin-token-file", "TERN_ADMIN_TOKEN_FILE", "", SettingType::kString,
+       "file holding the operator credential for admin RPCs"},
+      {"grpc-tls-cert", "TERN_GRPC_TLS_CERT", "", SettingType::kString,
+       "PEM client certificate for gRPC mTLS"},
+      {"grpc-tls-key", "TERN_GRPC_TLS_KEY", "", SettingType::kString,
+       "PEM key of --grpc-tls-cert"},
+      {"grpc-tls-ca", "TERN_GRPC_TLS_CA", "", SettingType::kString,
+       "PEM CA that signed the services' certificates (empty: plaintext gRPC)"},
+      {"timeout", "TERN_CTL_TIMEOUT", "30s", SettingType::kDuration, "deadline of each call"},
+      {"password-stdin", "TERN_CTL_PASSWORD_STDIN", "false", SettingType::kBool,
+       "read the password from the first line of standard input"},
+      {"password-file", "TERN_CTL_PASSWORD_FILE", "", SettingType::kString,
+       "read the password from this file (first line)"},
+      {"quota-storage", "TERN_CTL_QUOTA_STORAGE", "-1", SettingType::kInt,
+       "user add: storage quota in bytes (-1: none)"},
+      {"quota-messages", "TERN_CTL_QUOTA_MESSAGES", "-1", SettingType::kInt,
+       "user add: message count quota (-1: none)"},
+      {"disabled", "TERN_CTL_DISABLED", "false", SettingType::kBool,
+       "user add: create the user disabled"},
+      {"if-not-exists", "TERN_CTL_IF_NOT_EXISTS", "false", SettingType::kBool,
+       "user add: an existing user is success, not an error"},
+      {"domain", "TERN_CTL_DOMAIN", "", SettingType::kString, "user list: only this domain"},
+  };
+  return settings;
+}
+
+std::string FirstLine(std::string text) {
+  if (const size_t nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  return text;
+}
+
+class Ctl {
+ public:
+  Ctl(const common::Config& cfg, std::istream& in, std::ostream& out, std::ostream& err)
+      : cfg_(cfg), in_(in), out_(out), err_(err) {}
+
+  int Migrate() {
+    common::PgPool pool(common::PgPoolOptions{.dsn = cfg_.GetString("pg-dsn"), .size = 1});
+    absl::StatusOr<int> version = common::ApplyMigrations(pool, metadata::SchemaMigrations());
+    if (!version.ok()) return Fail(version.status().message());
+    out_ << "schema at version " << *version << "\n";
+    return 0;
+  }
+
+  int User(const std::vector<std::string>& words) {
+    if (words.empty()) return Usage();
+    const std::string& verb = words[0];
+    if (verb == "list" && words.size() == 1) return UserList();
+    if (words.size() != 2) return Usage();
+    const std::string& address = words[1];
+    if (verb == "add") return UserAdd(address);
+    if (verb == "passwd") return UserPasswd(address);
+    if (verb == "del") return UserDel(address);
+    if (verb == "show") return UserShow(address);
+    if (verb == "enable" || verb == "disable") return UserEnable(address, verb == "enable");
+    return Usage();
+  }
+
+  int Usage() {
+    err_ << kUsage;
+    return 2;
+  }
+
+ private:
+  int Fail(absl::string_view message) {
+    err_ << "ternctl: " << message << "\n";
+    return 1;
+  }
+  int Fail(const grpc::Status& s) {
+    err_ << "ternctl: " << s.error_message() << " (gRPC code " << s.error_code() << ")\n";
+    return 1;
+  }
+
+  bool Connect() {
+    const common::TlsFiles tls{cfg_.GetString("grpc-tls-cert"), cfg_.GetString("grpc-tls-key"),
+                               cfg_.GetString("grpc-tls-ca")};
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        common::MakeChannel(cfg_.GetString("authd-addr"), tls);
+    if (!channel.ok()) {
+      Fail(channel.status().message());
+      return false;
+    }
+    auth_ = auth::v1::AuthService::NewStub(*channel);
+    meta_.admin_token.clear();
+    if (const std::string& path = cfg_.GetString("admin-token-file"); !path.empty()) {
+      absl::StatusOr<std::string> token = common::ReadFileToString(path);
+      if (!token.ok()) {
+        Fail(token.status().message());
+        return false;
+      }
+      meta_.admin_token = std::string(absl::StripAsciiWhitespace(*token));
+    }
+    return true;
+  }
+
+  common::CallPolicy Policy(bool idempotent) const {
+    return common::CallPolicy{.deadline = cfg_.GetDuration("timeout"), .idempotent = idempotent};
+  }
+
+  absl::StatusOr<std::string> ReadPassword() {
+    std::string password;
+    if (cfg_.GetBool("password-stdin")) {
+      std::getline(in_, password);
+      password = FirstLine(password);
+    } else if (const std::string& path = cfg_.GetString("password-file"); !path.empty()) {
+      absl::StatusOr<std::string> text = common::ReadFileToString(path);
+      if (!text.ok()) return text.status();
+      password = FirstLine(*text);
+    } else {
+      // Never from the command line: it would show in ps and shell history.
+      return absl::InvalidArgumentError("give the password with --password-stdin or --password-file");
+    }
+    if (password.empty()) return absl::InvalidArgumentError("empty password");
+    return password;
+  }
+
+  void Print(const auth::v1::User& u) {
+    out_ << u.address() << "\tid=" << u.user_id() << "\t" << (u.enabled() ? "enabled" : "disabled");
+    if (u.quota().has_storage_bytes()) out_ << "\tquota_storage=" << u.quota().storage_bytes();
+    if (u.quota().has_messages()) out_ << "\tquota_messages=" << u.quota().messages();
+    out_ << "\tcreated=" << absl::FormatTime(absl::FromUnixSeconds(u.created_at().seconds()),
+                                             absl::UTCTimeZone())
+         << "\n";
+  }
+
+  int UserAdd(const std::string& address) {
+    absl::StatusOr<std::string> password = ReadPassword();
+    if (!password.ok()) return Fail(password.status().message());
+    if (!Connect()) return 1;
+    auth::v1::CreateUserRequest req;
+    req.set_address(address);
+    req.set_password(*password);
+    req.set_enabled(!cfg_.GetBool("disabled"));
+    if (cfg_.GetInt("quota-storage") >= 0) {
+      req.mutable_quota()->set_storage_bytes(static_cast<uint64_t>(cfg_.GetInt("quota-storage")));
+    }
+    if (cfg_.GetInt("quota-messages") >= 0) {
+      req.mutable_quota()->set_messages(static_cast<uint64_t>(cfg_.GetInt("quota-messages")));
+    }
+    auth::v1::User user;
+    const grpc::Status s = common::CallWithRetry(Policy(false), meta_, [&](grpc::ClientContext& ctx) {
+      return auth_->CreateUser(&ctx, req, &user);
+    });
+    if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS && cfg_.GetBool("if-not-exists")) {
+      out_ << address << " exists already\n";
+      return 0;
+    }
+    if (!s.ok()) return Fail(s);
+    Print(user);
+    return 0;
+  }
+
+  int UserPasswd(const std::string& address) {
+    absl::StatusOr<std::string> password = ReadPassword();
+    if (!password.ok()) return Fail(password.status().message());
+    if (!Connect()) return 1;
+    auth::v1::SetPasswordRequest req;
+    req.set_address(address);
+    req.set_new_password(*password);
+    auth::v1::SetPasswordResponse resp;
+    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
+      return auth_->SetPassword(&ctx, req, &resp);
+    });
+    if (!s.ok()) return Fail(s);
+    out_ << "password of " << address << " changed\n";
+    return 0;
+  }
+
+  int UserDel(const std::string& address) {
+    if (!Connect()) return 1;
+    auth::v1::DeleteUserRequest req;
+    req.set_address(address);
+    auth::v1::DeleteUserResponse resp;
+    const grpc::Status s = common::CallWithRetry(Policy(false), meta_, [&](grpc::ClientContext& ctx) {
+      return auth_->DeleteUser(&ctx, req, &resp);
+    });
+    if (!s.ok()) return Fail(s);
+    out_ << address << " deleted\n";
+    return 0;
+  }
+
+  int UserShow(const std::string& address) {
+    if (!Connect()) return 1;
+    auth::v1::GetUserRequest req;
+    req.set_address(address);
+    auth::v1::User user;
+    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
+      return auth_->GetUser(&ctx, req, &user);
+    });
+    if (!s.ok()) return Fail(s);
+    Print(user);
+    return 0;
+  }
+
+  int UserEnable(const std::string& address, bool enabled) {
+    if (!Connect()) return 1;
+    auth::v1::SetEnabledRequest req;
+    req.set_address(address);
+    req.set_enabled(enabled);
+    auth::v1::User user;
+    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
+      return auth_->SetEnabled(&ctx, req, &user);
+    });
+    if (!s.ok()) return Fail(s);
+    Print(user);
+    return 0;
+  }
+
+  int UserList() {
+    if (!Connect()) return 1;
+    auth::v1::ListUsersRequest req;
+    if (!cfg_.GetString("domain").empty()) req.set_domain(cfg_.GetString("domain"));
+    do {
+      auth::v1::ListUsersResponse resp;
+      const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
+        return auth_->ListUsers(&ctx, req, &resp);
+      });
+      if (!s.ok()) return Fail(s);
+      for (const auth::v1::User& u : resp.users()) Print(u);
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return 0;
+  }
+
+  const common::Config& cfg_;
+  std::istream& in_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<auth::v1::AuthService::Stub> auth_;
+  common::CallMeta meta_;
+};
+
+}  // namespace
+
+int RunTernctl(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+               std::ostream& err) {
+  // Command words come first, flags after them.
+  std::vector<std::string> words;
+  size_t i = 0;
+  for (; i < args.size() && !args[i].starts_with("--"); ++i) words.push_back(args[i]);
+  std::vector<const char*> argv{"ternctl"};
+  for (; i < args.size(); ++i) argv.push_back(args[i].c_str());
+  absl::StatusOr<common::Config> cfg = common::Config::Parse(
+      Settings(), static_cast<int>(argv.size()), argv.data(), common::ProcessEnv());
+  if (!cfg.ok()) {
+    err << "ternctl: " << cfg.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  if (cfg->help_requested()) {
+    out << kUsage << "\n" << common::Config::Usage("ternctl", Settings());
+    return 0;
+  }
+  Ctl ctl(*cfg, in, out, err);
+  if (words.empty()) return ctl.Usage();
+  if (words[0] == "migrate" && words.size() == 1) return ctl.Migrate();
+  if (words[0] == "user") return ctl.User({words.begin() + 1, words.end()});
+  return ctl.Usage();
+}
+
+}  // namespace tern::ctl

@@ -1,0 +1,81 @@
+// tern-metad: mailboxes, messages, flags, UID/MODSEQ counters, change log, search.
+#include <vector>
+
+#include "services/common/log.h"
+#include "services/common/pg_pool.h"
+#include "services/common/redis_check.h"
+#include "services/common/service_runtime.h"
+#include "services/common/strings.h"
+#include "services/metadata/metadata_service.h"
+#include "services/metadata/schema.h"
+
+namespace {
+
+using tern::common::SettingSpec;
+using tern::common::SettingType;
+
+std::vector<SettingSpec> Settings() {
+  std::vector<SettingSpec> s = tern::common::CommonSettings("0.0.0.0:7002", "0.0.0.0:9102");
+  const std::vector<SettingSpec> own = {
+      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
+       SettingType::kString, "libpq connection string or URI of the cluster database", true},
+      {"pg-pool-size", "TERN_PG_POOL_SIZE", "8", SettingType::kInt,
+       "PostgreSQL connections at most"},
+      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
+       "host:port of Redis (change notifications)"},
+      {"migrate-on-start", "TERN_MIGRATE_ON_START", "true", SettingType::kBool,
+       "apply pending schema migrations at start (else: ternctl migrate)"},
+  };
+  s.insert(s.end(), own.begin(), own.end());
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<SettingSpec> settings = Settings();
+  return tern::common::RunService(
+      "tern-metad", settings, argc, argv, [](tern::common::ServiceRuntime& rt) -> absl::Status {
+        const tern::common::Config& cfg = rt.config();
+        auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
+            .dsn = cfg.GetString("pg-dsn"),
+            .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
+        if (cfg.GetBool("migrate-on-start")) {
+          // A database that is not up yet is not fatal: readiness reports the schema check
+          // until it is, and the migration is retried by each check.
+          absl::StatusOr<int> version =
+              tern::common::ApplyMigrations(*pool, tern::metadata::SchemaMigrations());
+          if (!version.ok()) {
+            tern::common::LogWarn("migration at start failed; will retry",
+                                  {{"error", std::string(version.status().message())}});
+          }
+        }
+        auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>());
+        rt.AddService(service);
+
+        rt.readiness().AddCheck("postgresql", [pool](absl::Duration timeout) {
+          return pool->Ping(timeout);
+        });
+        const bool migrate = cfg.GetBool("migrate-on-start");
+        rt.readiness().AddCheck("schema", [pool, migrate](absl::Duration) -> absl::Status {
+          absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
+          if (!version.ok()) return version.status();
+          if (*version < tern::metadata::RequiredSchemaVersion() && migrate) {
+            version = tern::common::ApplyMigrations(*pool, tern::metadata::SchemaMigrations());
+            if (!version.ok()) return version.status();
+          }
+          if (*version < tern::metadata::RequiredSchemaVersion()) {
+            return absl::FailedPreconditionError(
+                tern::Cat("schema version ", *version, ", need ",
+                          tern::metadata::RequiredSchemaVersion(), " (run ternctl migrate)"));
+          }
+          return absl::OkStatus();
+        });
+        const std::string redis = cfg.GetString("redis-addr");
+        rt.readiness().AddCheck(
+            "redis",
+            [redis](absl::Duration timeout) { return tern::common::PingRedis(redis, timeout); },
+            /*critical=*/false);
+        return absl::OkStatus();
+      });
+}

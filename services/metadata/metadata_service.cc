@@ -1,0 +1,1 @@
+#include "services/metadata/metadata_service.h"
