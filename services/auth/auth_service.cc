@@ -78,8 +78,8 @@ absl::Status AuthServiceImpl::CheckPassword(const std::string& password) const {
   return absl::OkStatus();
 }
 
-grpc::Status AuthServiceImpl::CreateUser(grpc::ServerContext* ctx,
-                                         const v1::CreateUserRequest* req, v1::User* resp) {
+grpc::Status AuthServiceImpl::CreateUser(grpc::ServerContext* ctx, const v1::CreateUserRequest* req,
+                                         v1::User* resp) {
   if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
   absl::StatusOr<std::string> address = Normalize(req->address());
   if (!address.ok()) return ToGrpc(address.status());
@@ -105,8 +105,7 @@ grpc::Status AuthServiceImpl::CreateUser(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status AuthServiceImpl::DeleteUser(grpc::ServerContext* ctx,
-                                         const v1::DeleteUserRequest* req,
+grpc::Status AuthServiceImpl::DeleteUser(grpc::ServerContext* ctx, const v1::DeleteUserRequest* req,
                                          v1::DeleteUserResponse*) {
   if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
   absl::StatusOr<std::string> address = Normalize(req->address());
@@ -133,8 +132,8 @@ grpc::Status AuthServiceImpl::SetPassword(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status AuthServiceImpl::SetEnabled(grpc::ServerContext* ctx,
-                                         const v1::SetEnabledRequest* req, v1::User* resp) {
+grpc::Status AuthServiceImpl::SetEnabled(grpc::ServerContext* ctx, const v1::SetEnabledRequest* req,
+                                         v1::User* resp) {
   if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
   absl::StatusOr<std::string> address = Normalize(req->address());
   if (!address.ok()) return ToGrpc(address.status());
@@ -155,8 +154,7 @@ grpc::Status AuthServiceImpl::GetUser(grpc::ServerContext* ctx, const v1::GetUse
   return grpc::Status::OK;
 }
 
-grpc::Status AuthServiceImpl::ListUsers(grpc::ServerContext* ctx,
-                                        const v1::ListUsersRequest* req,
+grpc::Status AuthServiceImpl::ListUsers(grpc::ServerContext* ctx, const v1::ListUsersRequest* req,
                                         v1::ListUsersResponse* resp) {
   if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
   int limit = req->page_size() == 0 ? 100 : static_cast<int>(std::min(req->page_size(), 1000u));

@@ -31,8 +31,7 @@ std::vector<SettingSpec> Settings() {
        "argon2id passes over memory for new password hashes"},
       {"argon2-memory-kib", "TERN_ARGON2_MEMORY_KIB", "65536", SettingType::kInt,
        "argon2id memory per hash, KiB"},
-      {"argon2-parallelism", "TERN_ARGON2_PARALLELISM", "1", SettingType::kInt,
-       "argon2id lanes"},
+      {"argon2-parallelism", "TERN_ARGON2_PARALLELISM", "1", SettingType::kInt, "argon2id lanes"},
       {"scram-iterations", "TERN_SCRAM_ITERATIONS", "4096", SettingType::kInt,
        "PBKDF2 iterations of stored SCRAM-SHA-256 keys (at least 4096)"},
       {"fold-local-part", "TERN_FOLD_LOCAL_PART", "true", SettingType::kBool,
@@ -65,29 +64,28 @@ int main(int argc, char** argv) {
         }
 
         auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
-            .dsn = cfg.GetString("pg-dsn"),
-            .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
+            .dsn = cfg.GetString("pg-dsn"), .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
         auto* store = rt.Own(std::make_unique<tern::auth::PgUserStore>(*pool));
         auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, options));
         rt.AddService(service);
 
-        rt.readiness().AddCheck("postgresql", [pool](absl::Duration timeout) {
-          return pool->Ping(timeout);
-        });
+        rt.readiness().AddCheck("postgresql",
+                                [pool](absl::Duration timeout) { return pool->Ping(timeout); });
         rt.readiness().AddCheck("schema", [pool](absl::Duration) -> absl::Status {
           absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
           if (!version.ok()) return version.status();
           if (*version < tern::metadata::RequiredSchemaVersion()) {
-            return absl::FailedPreconditionError(
-                tern::Cat("schema version ", *version, ", need ",
-                          tern::metadata::RequiredSchemaVersion(), " (run ternctl migrate)"));
+            return absl::FailedPreconditionError(tern::Cat("schema version ", *version, ", need ",
+                                                           tern::metadata::RequiredSchemaVersion(),
+                                                           " (run ternctl migrate)"));
           }
           return absl::OkStatus();
         });
         const std::string redis = cfg.GetString("redis-addr");
-        rt.readiness().AddCheck("redis", [redis](absl::Duration timeout) {
-          return tern::common::PingRedis(redis, timeout);
-        }, /*critical=*/false);
+        rt.readiness().AddCheck(
+            "redis",
+            [redis](absl::Duration timeout) { return tern::common::PingRedis(redis, timeout); },
+            /*critical=*/false);
         return absl::OkStatus();
       });
 }

@@ -39,13 +39,12 @@ std::string Hmac256(std::string_view key, std::string_view data) {
 absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2Params& params) {
   absl::StatusOr<std::string> salt = RandomBytes(kSaltBytes);
   if (!salt.ok()) return salt.status();
-  const size_t encoded_len = argon2_encodedlen(params.time_cost, params.memory_kib,
-                                               params.parallelism, kSaltBytes, kHashBytes,
-                                               Argon2_id);
+  const size_t encoded_len = argon2_encodedlen(
+      params.time_cost, params.memory_kib, params.parallelism, kSaltBytes, kHashBytes, Argon2_id);
   std::vector<char> encoded(encoded_len);
   const int rc = argon2id_hash_encoded(params.time_cost, params.memory_kib, params.parallelism,
-                                       password.data(), password.size(), salt->data(),
-                                       salt->size(), kHashBytes, encoded.data(), encoded.size());
+                                       password.data(), password.size(), salt->data(), salt->size(),
+                                       kHashBytes, encoded.data(), encoded.size());
   if (rc != ARGON2_OK) {
     return absl::InternalError(Cat("argon2id: ", argon2_error_message(rc)));
   }
@@ -67,8 +66,8 @@ absl::StatusOr<ScramCredentials> DeriveScramCredentialsWithSalt(std::string_view
   unsigned char salted[SHA256_DIGEST_LENGTH];
   if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
                         reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), static_cast<int>(iterations),
-                        EVP_sha256(), sizeof(salted), salted) != 1) {
+                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
+                        sizeof(salted), salted) != 1) {
     return absl::InternalError("PBKDF2 failed");
   }
   const std::string_view salted_password(reinterpret_cast<char*>(salted), sizeof(salted));

@@ -11,11 +11,11 @@ constexpr char kUserColumns[] =
     " (extract(epoch FROM created_at) * 1000000)::bigint,"
     " (extract(epoch FROM password_changed_at) * 1000000)::bigint";
 
-const std::string kInsertUser = Cat(
-    "INSERT INTO users (address, password_hash, scram_salt, scram_iterations, scram_stored_key,"
-    " scram_server_key, enabled, quota_storage_bytes, quota_messages)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
-    kUserColumns);
+const std::string kInsertUser =
+    Cat("INSERT INTO users (address, password_hash, scram_salt, scram_iterations, scram_stored_key,"
+        " scram_server_key, enabled, quota_storage_bytes, quota_messages)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+        kUserColumns);
 const std::string kSelectUser = Cat("SELECT ", kUserColumns, " FROM users WHERE address = $1");
 const std::string kDeleteUser = "DELETE FROM users WHERE address = $1";
 const std::string kUpdatePassword =
@@ -73,8 +73,7 @@ absl::StatusOr<UserRecord> PgUserStore::Create(const NewUser& user) {
         kInsertUser, user.address, user.password_hash, Bytes(user.scram.salt),
         static_cast<int64_t>(user.scram.iterations), Bytes(user.scram.stored_key),
         Bytes(user.scram.server_key), user.enabled,
-        user.quota_storage_bytes ? std::optional<int64_t>(*user.quota_storage_bytes)
-                                 : std::nullopt,
+        user.quota_storage_bytes ? std::optional<int64_t>(*user.quota_storage_bytes) : std::nullopt,
         user.quota_messages ? std::optional<int64_t>(*user.quota_messages) : std::nullopt);
     return FromRow(r[0]);
   });
@@ -96,8 +95,7 @@ absl::Status PgUserStore::Delete(const std::string& address) {
   });
 }
 
-absl::Status PgUserStore::SetPassword(const std::string& address,
-                                      const std::string& password_hash,
+absl::Status PgUserStore::SetPassword(const std::string& address, const std::string& password_hash,
                                       const ScramCredentials& scram) {
   return WithTxn(pool_, [&](pqxx::work& txn) -> absl::Status {
     const pqxx::result r = txn.exec_params(

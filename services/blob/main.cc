@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
         const std::string dir = rt.config().GetString("blob-dir");
         struct stat st {};
         if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-          return absl::FailedPreconditionError(tern::Cat("--blob-dir ", dir, " is not a directory"));
+          return absl::FailedPreconditionError(
+              tern::Cat("--blob-dir ", dir, " is not a directory"));
         }
         auto* service = rt.Own(std::make_unique<tern::blob::BlobServiceImpl>());
         rt.AddService(service);

@@ -6,8 +6,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include "services/common/strings.h"
 #include "absl/strings/str_format.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 namespace {
@@ -19,8 +19,7 @@ absl::Status Validate(const SettingSpec& spec, std::string_view raw, int64_t& in
       return absl::OkStatus();
     case SettingType::kInt:
       if (!absl::SimpleAtoi(ToAbsl(raw), &int_value)) {
-        return absl::InvalidArgumentError(
-            Cat("--", spec.flag, ": not an integer: '", raw, "'"));
+        return absl::InvalidArgumentError(Cat("--", spec.flag, ": not an integer: '", raw, "'"));
       }
       return absl::OkStatus();
     case SettingType::kBool: {
@@ -30,16 +29,15 @@ absl::Status Validate(const SettingSpec& spec, std::string_view raw, int64_t& in
       } else if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
         bool_value = false;
       } else {
-        return absl::InvalidArgumentError(
-            Cat("--", spec.flag, ": not a boolean: '", raw, "'"));
+        return absl::InvalidArgumentError(Cat("--", spec.flag, ": not a boolean: '", raw, "'"));
       }
       return absl::OkStatus();
     }
     case SettingType::kDuration:
       if (!absl::ParseDuration(ToAbsl(raw), &duration_value) ||
           duration_value < absl::ZeroDuration()) {
-        return absl::InvalidArgumentError(Cat(
-            "--", spec.flag, ": not a duration (like 500ms, 10s, 2m): '", raw, "'"));
+        return absl::InvalidArgumentError(
+            Cat("--", spec.flag, ": not a duration (like 500ms, 10s, 2m): '", raw, "'"));
       }
       return absl::OkStatus();
   }
@@ -77,8 +75,7 @@ std::vector<SettingSpec> CommonSettings(std::string_view grpc_listen,
        "address:port the gRPC server listens on"},
       {"http-listen", "TERN_HTTP_LISTEN", http_listen, SettingType::kString,
        "address:port of the HTTP endpoint serving /metrics, /healthz and /readyz"},
-      {"log-level", "TERN_LOG_LEVEL", "info", SettingType::kString,
-       "debug, info, warn or error"},
+      {"log-level", "TERN_LOG_LEVEL", "info", SettingType::kString, "debug, info, warn or error"},
       {"instance", "TERN_INSTANCE", "", SettingType::kString,
        "name of this replica in logs and metrics (default: the host name)"},
       {"shutdown-grace", "TERN_SHUTDOWN_GRACE", "10s", SettingType::kDuration,
@@ -193,12 +190,12 @@ std::string_view Config::SourceOf(std::string_view flag) const {
 
 std::string Config::Usage(std::string_view program, std::span<const SettingSpec> specs) {
   std::string out = Cat("usage: ", program, " [--flag=value ...]\n\n",
-                                 "Each flag can also be set by its environment variable; a flag "
-                                 "on the command line wins.\n\n");
+                        "Each flag can also be set by its environment variable; a flag "
+                        "on the command line wins.\n\n");
   for (const SettingSpec& s : specs) {
     absl::StrAppendFormat(&out, "  --%-22s %-26s %-8s default: %s\n      %s\n", s.flag, s.env,
-                          TypeName(s.type),
-                          s.default_value.empty() ? "(empty)" : s.default_value, s.help);
+                          TypeName(s.type), s.default_value.empty() ? "(empty)" : s.default_value,
+                          s.help);
   }
   return out;
 }

@@ -33,8 +33,7 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 EnvLookup ProcessEnv();
 
 // The settings every Tern service binary shares.
-std::vector<SettingSpec> CommonSettings(std::string_view grpc_listen,
-                                        std::string_view http_listen);
+std::vector<SettingSpec> CommonSettings(std::string_view grpc_listen, std::string_view http_listen);
 
 // Parsed, type-checked configuration. Every value is validated at parse time, so the
 // getters cannot fail for a declared setting.

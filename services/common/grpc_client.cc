@@ -40,9 +40,7 @@ absl::Duration BackoffDelay(const CallPolicy& policy, int retry, std::mt19937_64
   return absl::Microseconds(half_us + jitter(rng));
 }
 
-std::string NewRequestId() {
-  return absl::StrFormat("%016x", ThreadRng()());
-}
+std::string NewRequestId() { return absl::StrFormat("%016x", ThreadRng()()); }
 
 grpc::Status CallWithRetry(const CallPolicy& policy, const CallMeta& meta,
                            const std::function<grpc::Status(grpc::ClientContext&)>& attempt,
@@ -75,8 +73,7 @@ grpc::Status CallWithRetry(const CallPolicy& policy, const CallMeta& meta,
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                            const TlsFiles& tls) {
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
-      MakeGrpcChannelCredentials(tls);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = MakeGrpcChannelCredentials(tls);
   if (!creds.ok()) return creds.status();
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

@@ -12,11 +12,23 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 
 std::string_view CodeName(grpc::StatusCode code) {
-  static constexpr std::string_view kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
   const auto i = static_cast<size_t>(code);
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
@@ -46,16 +58,17 @@ class Observer : public grpc::experimental::Interceptor {
       handled_.Add({{"method", method_}, {"code", code}}).Increment();
       seconds_
           .Add({{"method", method_}},
-               prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                       0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+               prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                       0.25, 0.5, 1, 2.5, 5, 10})
           .Observe(secs);
       const LogLevel level = status.ok() ? LogLevel::kDebug : LogLevel::kInfo;
       if (LogEnabled(level)) {
-        Log(level, "rpc", {{"method", method_},
-                           {"code", code},
-                           {"request_id", request_id_},
-                           {"seconds", secs},
-                           {"error", status.error_message()}});
+        Log(level, "rpc",
+            {{"method", method_},
+             {"code", code},
+             {"request_id", request_id_},
+             {"seconds", secs},
+             {"error", status.error_message()}});
       }
     }
     methods->Proceed();

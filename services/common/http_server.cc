@@ -6,9 +6,9 @@
 #include <chrono>
 
 #include "absl/strings/numbers.h"
-#include "services/common/strings.h"
 #include "services/common/http_request.h"
 #include "services/common/log.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 namespace {
@@ -39,9 +39,8 @@ std::string_view ReasonPhrase(int status) {
 
 std::string Serialize(const HttpResponse& r, bool head_only) {
   std::string out = Cat("HTTP/1.1 ", r.status, " ", ReasonPhrase(r.status),
-                                 "\r\nContent-Type: ", r.content_type,
-                                 "\r\nContent-Length: ", r.body.size(),
-                                 "\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n");
+                        "\r\nContent-Type: ", r.content_type, "\r\nContent-Length: ", r.body.size(),
+                        "\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n");
   if (!head_only) out += r.body;
   return out;
 }
@@ -58,7 +57,8 @@ absl::Status SplitHostPort(const std::string& address, std::string& host, int& p
     host = host.substr(1, host.size() - 2);
   }
   if (host.empty()) host = "0.0.0.0";
-  if (!absl::SimpleAtoi(ToAbsl(std::string_view(address).substr(colon + 1)), &port) || port < 0 || port > 65535) {
+  if (!absl::SimpleAtoi(ToAbsl(std::string_view(address).substr(colon + 1)), &port) || port < 0 ||
+      port > 65535) {
     return absl::InvalidArgumentError(Cat("'", address, "' has no valid port"));
   }
   return absl::OkStatus();
@@ -113,7 +113,8 @@ struct HttpServer::Impl {
       break;
     }
     const std::string bytes = Serialize(response, head_only);
-    co_await asio::async_write(socket, asio::buffer(bytes), asio::experimental::as_tuple(asio::use_awaitable));
+    co_await asio::async_write(socket, asio::buffer(bytes),
+                               asio::experimental::as_tuple(asio::use_awaitable));
     std::error_code ignored;
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     deadline.cancel();
@@ -121,7 +122,8 @@ struct HttpServer::Impl {
 
   asio::awaitable<void> Accept() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+      auto [ec, socket] =
+          co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
         LogWarn("http accept failed", {{"error", ec.message()}});

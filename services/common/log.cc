@@ -3,10 +3,10 @@
 #include <atomic>
 #include <mutex>
 
-#include "services/common/strings.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 namespace {

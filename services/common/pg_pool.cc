@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <pqxx/pqxx>
 
-#include "services/common/strings.h"
 #include "absl/time/clock.h"
 #include "services/common/log.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 namespace {
@@ -32,7 +32,7 @@ std::string DsnWithConnectTimeout(std::string_view dsn, int seconds) {
   if (dsn.find("connect_timeout") != std::string_view::npos) return std::string(dsn);
   if (dsn.starts_with("postgres://") || dsn.starts_with("postgresql://")) {
     return Cat(dsn, dsn.find('?') != std::string_view::npos ? "&" : "?",
-                        "connect_timeout=", seconds);
+               "connect_timeout=", seconds);
   }
   return Cat(dsn, dsn.empty() ? "" : " ", "connect_timeout=", seconds);
 }
@@ -61,8 +61,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect(absl::Duration
   try {
     auto conn = std::make_unique<pqxx::connection>(DsnWithConnectTimeout(options_.dsn, secs));
     pqxx::nontransaction txn(*conn);
-    txn.exec(Cat("SET statement_timeout = ",
-                          absl::ToInt64Milliseconds(options_.statement_timeout)));
+    txn.exec(
+        Cat("SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout)));
     return conn;
   } catch (const std::exception& e) {
     return absl::UnavailableError(Cat("postgresql connect: ", e.what()));
@@ -81,8 +81,7 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration timeout) {
     if (open_ < options_.size) {
       ++open_;
       lock.unlock();
-      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn =
-          Connect(deadline - absl::Now());
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Connect(deadline - absl::Now());
       if (!conn.ok()) {
         lock.lock();
         --open_;

@@ -1,7 +1,7 @@
 #include "services/common/readiness.h"
 
-#include "services/common/strings.h"
 #include "services/common/log.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 

@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "services/common/strings.h"
 #include "services/common/http_server.h"
+#include "services/common/strings.h"
 
 namespace tern::common {
 

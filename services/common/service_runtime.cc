@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <iostream>
 
-#include "services/common/strings.h"
 #include "absl/time/clock.h"
 #include "prometheus/text_serializer.h"
 #include "services/common/grpc_observer.h"
 #include "services/common/log.h"
+#include "services/common/strings.h"
 #include "services/common/tls.h"
 
 namespace tern::common {
@@ -95,8 +95,7 @@ absl::Status ServiceRuntime::Start() {
   for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || grpc_port_ == 0) {
-    return absl::UnavailableError(
-        Cat("cannot serve gRPC on ", config_.GetString("grpc-listen")));
+    return absl::UnavailableError(Cat("cannot serve gRPC on ", config_.GetString("grpc-listen")));
   }
   // The standard gRPC health service follows /readyz.
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
@@ -123,8 +122,8 @@ int ServiceRuntime::WaitAndDrain() {
     }
   }
   const absl::Duration grace = config_.GetDuration("shutdown-grace");
-  LogInfo("shutting down", {{"signal", signal_number},
-                            {"grace_seconds", absl::ToDoubleSeconds(grace)}});
+  LogInfo("shutting down",
+          {{"signal", signal_number}, {"grace_seconds", absl::ToDoubleSeconds(grace)}});
   const absl::Time start = absl::Now();
   readiness_->SetShuttingDown();
   if (server_) {

@@ -38,11 +38,10 @@ absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const TlsFiles& files) {
   if (!ctx) return absl::InternalError(OpenSslErrors());
   // RFC 8314 and current practice: nothing older than TLS 1.2.
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), files.cert.c_str()) != 1) {
-    return absl::InvalidArgumentError(
-        Cat("certificate ", files.cert, ": ", OpenSslErrors()));
+    return absl::InvalidArgumentError(Cat("certificate ", files.cert, ": ", OpenSslErrors()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     return absl::InvalidArgumentError(Cat("key ", files.key, ": ", OpenSslErrors()));

@@ -46,8 +46,7 @@ const std::vector<SettingSpec>& Settings() {
        "file holding the operator credential for admin RPCs"},
       {"grpc-tls-cert", "TERN_GRPC_TLS_CERT", "", SettingType::kString,
        "PEM client certificate for gRPC mTLS"},
-      {"grpc-tls-key", "TERN_GRPC_TLS_KEY", "", SettingType::kString,
-       "PEM key of --grpc-tls-cert"},
+      {"grpc-tls-key", "TERN_GRPC_TLS_KEY", "", SettingType::kString, "PEM key of --grpc-tls-cert"},
       {"grpc-tls-ca", "TERN_GRPC_TLS_CA", "", SettingType::kString,
        "PEM CA that signed the services' certificates (empty: plaintext gRPC)"},
       {"timeout", "TERN_CTL_TIMEOUT", "30s", SettingType::kDuration, "deadline of each call"},
@@ -153,7 +152,8 @@ class Ctl {
       password = FirstLine(*text);
     } else {
       // Never from the command line: it would show in ps and shell history.
-      return absl::InvalidArgumentError("give the password with --password-stdin or --password-file");
+      return absl::InvalidArgumentError(
+          "give the password with --password-stdin or --password-file");
     }
     if (password.empty()) return absl::InvalidArgumentError("empty password");
     return password;
@@ -163,8 +163,8 @@ class Ctl {
     out_ << u.address() << "\tid=" << u.user_id() << "\t" << (u.enabled() ? "enabled" : "disabled");
     if (u.quota().has_storage_bytes()) out_ << "\tquota_storage=" << u.quota().storage_bytes();
     if (u.quota().has_messages()) out_ << "\tquota_messages=" << u.quota().messages();
-    out_ << "\tcreated=" << absl::FormatTime(absl::FromUnixSeconds(u.created_at().seconds()),
-                                             absl::UTCTimeZone())
+    out_ << "\tcreated="
+         << absl::FormatTime(absl::FromUnixSeconds(u.created_at().seconds()), absl::UTCTimeZone())
          << "\n";
   }
 
@@ -183,9 +183,9 @@ class Ctl {
       req.mutable_quota()->set_messages(static_cast<uint64_t>(cfg_.GetInt("quota-messages")));
     }
     auth::v1::User user;
-    const grpc::Status s = common::CallWithRetry(Policy(false), meta_, [&](grpc::ClientContext& ctx) {
-      return auth_->CreateUser(&ctx, req, &user);
-    });
+    const grpc::Status s = common::CallWithRetry(
+        Policy(false), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->CreateUser(&ctx, req, &user); });
     if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS && cfg_.GetBool("if-not-exists")) {
       out_ << address << " exists already\n";
       return 0;
@@ -203,9 +203,9 @@ class Ctl {
     req.set_address(address);
     req.set_new_password(*password);
     auth::v1::SetPasswordResponse resp;
-    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
-      return auth_->SetPassword(&ctx, req, &resp);
-    });
+    const grpc::Status s = common::CallWithRetry(
+        Policy(true), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->SetPassword(&ctx, req, &resp); });
     if (!s.ok()) return Fail(s);
     out_ << "password of " << address << " changed\n";
     return 0;
@@ -216,9 +216,9 @@ class Ctl {
     auth::v1::DeleteUserRequest req;
     req.set_address(address);
     auth::v1::DeleteUserResponse resp;
-    const grpc::Status s = common::CallWithRetry(Policy(false), meta_, [&](grpc::ClientContext& ctx) {
-      return auth_->DeleteUser(&ctx, req, &resp);
-    });
+    const grpc::Status s = common::CallWithRetry(
+        Policy(false), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->DeleteUser(&ctx, req, &resp); });
     if (!s.ok()) return Fail(s);
     out_ << address << " deleted\n";
     return 0;
@@ -229,9 +229,9 @@ class Ctl {
     auth::v1::GetUserRequest req;
     req.set_address(address);
     auth::v1::User user;
-    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
-      return auth_->GetUser(&ctx, req, &user);
-    });
+    const grpc::Status s = common::CallWithRetry(
+        Policy(true), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->GetUser(&ctx, req, &user); });
     if (!s.ok()) return Fail(s);
     Print(user);
     return 0;
@@ -243,9 +243,9 @@ class Ctl {
     req.set_address(address);
     req.set_enabled(enabled);
     auth::v1::User user;
-    const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
-      return auth_->SetEnabled(&ctx, req, &user);
-    });
+    const grpc::Status s = common::CallWithRetry(
+        Policy(true), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->SetEnabled(&ctx, req, &user); });
     if (!s.ok()) return Fail(s);
     Print(user);
     return 0;
@@ -257,9 +257,9 @@ class Ctl {
     if (!cfg_.GetString("domain").empty()) req.set_domain(cfg_.GetString("domain"));
     do {
       auth::v1::ListUsersResponse resp;
-      const grpc::Status s = common::CallWithRetry(Policy(true), meta_, [&](grpc::ClientContext& ctx) {
-        return auth_->ListUsers(&ctx, req, &resp);
-      });
+      const grpc::Status s = common::CallWithRetry(
+          Policy(true), meta_,
+          [&](grpc::ClientContext& ctx) { return auth_->ListUsers(&ctx, req, &resp); });
       if (!s.ok()) return Fail(s);
       for (const auth::v1::User& u : resp.users()) Print(u);
       req.set_page_token(resp.next_page_token());

@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
       "tern-metad", settings, argc, argv, [](tern::common::ServiceRuntime& rt) -> absl::Status {
         const tern::common::Config& cfg = rt.config();
         auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
-            .dsn = cfg.GetString("pg-dsn"),
-            .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
+            .dsn = cfg.GetString("pg-dsn"), .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
         if (cfg.GetBool("migrate-on-start")) {
           // A database that is not up yet is not fatal: readiness reports the schema check
           // until it is, and the migration is retried by each check.
@@ -53,9 +52,8 @@ int main(int argc, char** argv) {
         auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>());
         rt.AddService(service);
 
-        rt.readiness().AddCheck("postgresql", [pool](absl::Duration timeout) {
-          return pool->Ping(timeout);
-        });
+        rt.readiness().AddCheck("postgresql",
+                                [pool](absl::Duration timeout) { return pool->Ping(timeout); });
         const bool migrate = cfg.GetBool("migrate-on-start");
         rt.readiness().AddCheck("schema", [pool, migrate](absl::Duration) -> absl::Status {
           absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
@@ -65,9 +63,9 @@ int main(int argc, char** argv) {
             if (!version.ok()) return version.status();
           }
           if (*version < tern::metadata::RequiredSchemaVersion()) {
-            return absl::FailedPreconditionError(
-                tern::Cat("schema version ", *version, ", need ",
-                          tern::metadata::RequiredSchemaVersion(), " (run ternctl migrate)"));
+            return absl::FailedPreconditionError(tern::Cat("schema version ", *version, ", need ",
+                                                           tern::metadata::RequiredSchemaVersion(),
+                                                           " (run ternctl migrate)"));
           }
           return absl::OkStatus();
         });

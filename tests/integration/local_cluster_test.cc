@@ -1,8 +1,7 @@
 // `make run` end to end: deploy/local/run.sh brings up PostgreSQL, Redis and every service
 // with /healthz answering 200 and the demo user created, and stops everything on SIGTERM.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 
@@ -20,13 +19,12 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
   // Ports away from the defaults and below the ephemeral range (32768+).
   const int offset = 10000 + (getpid() % 200) * 10;
   for (int round = 0; round < 2; ++round) {  // the second run reuses ./var
-    Process run("/bin/bash",
-                {testing::SourceDir() + "/deploy/local/run.sh", testing::BinaryDir()},
+    Process run("/bin/bash", {testing::SourceDir() + "/deploy/local/run.sh", testing::BinaryDir()},
                 {{"TERN_VAR", dir.path() + "/var"}, {"TERN_PORT_OFFSET", std::to_string(offset)}},
                 dir.path() + "/run" + std::to_string(round) + ".log");
-    ASSERT_TRUE(WaitFor([&] { return run.Log().find("tern-local: ready") != std::string::npos ||
-                                     !run.Running(); },
-                        std::chrono::seconds(120)))
+    ASSERT_TRUE(WaitFor(
+        [&] { return run.Log().find("tern-local: ready") != std::string::npos || !run.Running(); },
+        std::chrono::seconds(120)))
         << run.Log();
     ASSERT_TRUE(run.Running()) << run.Log();
     for (int http : {9101, 9102, 9103}) {
@@ -34,12 +32,13 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
       EXPECT_EQ(HttpGet(http + offset, "/readyz").status, 200) << http;
     }
     EXPECT_NE(run.Log().find("demo@example.test"), std::string::npos);
-    const std::string ctl =
-        "TERN_AUTHD_ADDR=127.0.0.1:" + std::to_string(7001 + offset) + " TERN_ADMIN_TOKEN_FILE=" +
-        dir.path() + "/var/secrets/admin.token TERN_GRPC_TLS_CERT=" + dir.path() +
-        "/var/tls/tern.pem TERN_GRPC_TLS_KEY=" + dir.path() + "/var/tls/tern.key TERN_GRPC_TLS_CA=" +
-        dir.path() + "/var/tls/ca.pem " + testing::BinaryDir() +
-        "/services/ctl/ternctl user show demo@example.test >/dev/null";
+    const std::string ctl = "TERN_AUTHD_ADDR=127.0.0.1:" + std::to_string(7001 + offset) +
+                            " TERN_ADMIN_TOKEN_FILE=" + dir.path() +
+                            "/var/secrets/admin.token TERN_GRPC_TLS_CERT=" + dir.path() +
+                            "/var/tls/tern.pem TERN_GRPC_TLS_KEY=" + dir.path() +
+                            "/var/tls/tern.key TERN_GRPC_TLS_CA=" + dir.path() +
+                            "/var/tls/ca.pem " + testing::BinaryDir() +
+                            "/services/ctl/ternctl user show demo@example.test >/dev/null";
     EXPECT_EQ(testing::Shell(ctl), 0);
     run.Signal(SIGTERM);
     const auto code = run.Wait(std::chrono::seconds(60));

@@ -1,12 +1,10 @@
 // The real tern-authd, tern-metad and tern-blobd binaries against a real PostgreSQL and
 // Redis: health, readiness, metrics, the gRPC health service, UNIMPLEMENTED for what is not
 // built, user administration through ternctl, and graceful shutdown.
+#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
-
 #include <pqxx/pqxx>
 #include <sstream>
 
@@ -45,9 +43,9 @@ class ServicesTest : public ::testing::Test {
     std::filesystem::create_directories(dir_->path() + "/blobs");
     metad_ = new Service(Launch("metadata/tern-metad", {"--migrate-on-start=true"}));
     ASSERT_TRUE(WaitReady(*metad_)) << metad_->process->Log();
-    authd_ = new Service(Launch("auth/tern-authd",
-                                {"--admin-token-file=" + dir_->path() + "/admin.token",
-                                 "--argon2-memory-kib=8192", "--argon2-time-cost=1"}));
+    authd_ = new Service(
+        Launch("auth/tern-authd", {"--admin-token-file=" + dir_->path() + "/admin.token",
+                                   "--argon2-memory-kib=8192", "--argon2-time-cost=1"}));
     blobd_ = new Service(Launch("blob/tern-blobd", {"--blob-dir=" + dir_->path() + "/blobs"}));
     ASSERT_TRUE(WaitReady(*authd_)) << authd_->process->Log();
     ASSERT_TRUE(WaitReady(*blobd_)) << blobd_->process->Log();
@@ -144,9 +142,8 @@ TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
 
 TEST_F(ServicesTest, TernctlManagesUsersAndOnlyHashesAreStored) {
   std::string out;
-  ASSERT_EQ(Ternctl({"user", "add", "Alice@Example.TEST", "--password-stdin"}, "s3cret pass\n",
-                    &out),
-            0)
+  ASSERT_EQ(
+      Ternctl({"user", "add", "Alice@Example.TEST", "--password-stdin"}, "s3cret pass\n", &out), 0)
       << out;
   EXPECT_NE(out.find("alice@example.test"), std::string::npos);
   EXPECT_EQ(Ternctl({"user", "add", "alice@example.test", "--password-stdin"}, "x\n", &out), 1);
@@ -194,8 +191,7 @@ TEST_F(ServicesTest, AdminRpcsNeedTheAdminToken) {
   EXPECT_EQ(authd->ListUsers(&none, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   grpc::ClientContext wrong;
   wrong.AddMetadata(common::kAdminTokenKey, "guess");
-  EXPECT_EQ(authd->ListUsers(&wrong, req, &resp).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(authd->ListUsers(&wrong, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   grpc::ClientContext right;
   right.AddMetadata(common::kAdminTokenKey, kAdminToken);
   EXPECT_TRUE(authd->ListUsers(&right, req, &resp).ok());
@@ -212,7 +208,9 @@ TEST_F(ServicesTest, RedisOutageDegradesButKeepsServicesReady) {
   EXPECT_EQ(HttpGet(metad_->http_port, "/readyz").status, 200);
   Env().redis().Start();
   EXPECT_TRUE(WaitFor(
-      [] { return HttpGet(metad_->http_port, "/readyz").body.find("ok redis") != std::string::npos; },
+      [] {
+        return HttpGet(metad_->http_port, "/readyz").body.find("ok redis") != std::string::npos;
+      },
       std::chrono::seconds(10)));
 }
 
@@ -223,7 +221,14 @@ TEST_F(ServicesTest, PostgresOutageMakesServicesNotReadyUntilItReturns) {
                         std::chrono::seconds(15)));
     EXPECT_EQ(HttpGet(s->http_port, "/healthz").status, 200);
   }
-  EXPECT_NE(HttpGet(metad_->http_port, "/readyz").body.find("fail postgresql"), std::string::npos);
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        body = HttpGet(metad_->http_port, "/readyz").body;
+        return body.find("fail postgresql") != std::string::npos;
+      },
+      std::chrono::seconds(15)))
+      << body;
   EXPECT_EQ(HttpGet(blobd_->http_port, "/readyz").status, 200);  // blobd does not use it
   Env().pg().Start();
   for (Service* s : {metad_, authd_}) {

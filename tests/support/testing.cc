@@ -156,10 +156,9 @@ RedisServer::RedisServer() : port_(FreePort()) {}
 
 void RedisServer::Start() {
   process_.emplace("/usr/bin/redis-server",
-                   std::vector<std::string>{"--port", std::to_string(port_), "--bind",
-                                            "127.0.0.1", "--save", "", "--appendonly", "no",
-                                            "--dir", dir_.path(), "--pidfile",
-                                            dir_.path() + "/redis.pid"},
+                   std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                            "--save", "", "--appendonly", "no", "--dir",
+                                            dir_.path(), "--pidfile", dir_.path() + "/redis.pid"},
                    std::map<std::string, std::string>{}, dir_.path() + "/redis.log");
   WaitFor(
       [this] {

@@ -36,8 +36,8 @@ class TempDir {
 // if still running.
 class Process {
  public:
-  Process(std::string binary, std::vector<std::string> args,
-          std::map<std::string, std::string> env, std::string log_path);
+  Process(std::string binary, std::vector<std::string> args, std::map<std::string, std::string> env,
+          std::string log_path);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

@@ -23,7 +23,8 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
   };
 }
 
-absl::StatusOr<Config> Parse(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
+absl::StatusOr<Config> Parse(std::vector<const char*> args,
+                             std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), "prog");
   return Config::Parse(kSpecs, static_cast<int>(args.size()), args.data(), Env(std::move(env)));
 }

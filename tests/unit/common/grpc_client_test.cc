@@ -47,9 +47,8 @@ TEST_F(GrpcClientTest, IdempotentCallRetriesUnavailableWithTheSameRequestId) {
   req.set_key("retry");
   EchoResponse resp;
   int attempts = 0;
-  const grpc::Status s =
-      Call({.idempotent = true, .initial_backoff = absl::Milliseconds(5)},
-           {.request_id = "req-42"}, req, &resp, &attempts);
+  const grpc::Status s = Call({.idempotent = true, .initial_backoff = absl::Milliseconds(5)},
+                              {.request_id = "req-42"}, req, &resp, &attempts);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(attempts, 3);
   EXPECT_EQ(resp.attempt(), 3u);
@@ -74,9 +73,9 @@ TEST_F(GrpcClientTest, GivesUpAfterMaxAttempts) {
   req.set_key("never");
   EchoResponse resp;
   int attempts = 0;
-  const grpc::Status s = Call(
-      {.idempotent = true, .max_attempts = 3, .initial_backoff = absl::Milliseconds(1)}, {}, req,
-      &resp, &attempts);
+  const grpc::Status s =
+      Call({.idempotent = true, .max_attempts = 3, .initial_backoff = absl::Milliseconds(1)}, {},
+           req, &resp, &attempts);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(attempts, 3);
 }

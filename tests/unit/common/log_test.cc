@@ -13,8 +13,8 @@ TEST(LogTest, EscapesJsonAndReplacesInvalidUtf8) {
 
 TEST(LogTest, LineHasTheStandardFieldsAndTypedValues) {
   InitLogging("tern-test", "node-1", LogLevel::kDebug, stderr);
-  const std::string line = FormatLogLineForTest(
-      LogLevel::kWarn, "hello \"world\"", {{"count", 3}, {"name", "x"}, {"ok", true}});
+  const std::string line = FormatLogLineForTest(LogLevel::kWarn, "hello \"world\"",
+                                                {{"count", 3}, {"name", "x"}, {"ok", true}});
   EXPECT_EQ(line.back(), '\n');
   EXPECT_NE(line.find("\"level\":\"warn\""), std::string::npos);
   EXPECT_NE(line.find("\"service\":\"tern-test\""), std::string::npos);

@@ -31,8 +31,9 @@ TEST(ReadinessTest, ReadyOnlyWhileEveryCriticalCheckPasses) {
 TEST(ReadinessTest, NonCriticalFailureIsDegradedButReady) {
   prometheus::Registry registry;
   Readiness readiness(registry);
-  readiness.AddCheck("redis", [](absl::Duration) { return absl::UnavailableError("refused"); },
-                     /*critical=*/false);
+  readiness.AddCheck(
+      "redis", [](absl::Duration) { return absl::UnavailableError("refused"); },
+      /*critical=*/false);
   readiness.RunChecks();
   EXPECT_TRUE(readiness.ready());
   EXPECT_NE(readiness.Report().find("degraded redis: refused"), std::string::npos);

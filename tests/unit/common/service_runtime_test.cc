@@ -49,8 +49,9 @@ class ServiceRuntimeTest : public ::testing::Test {
     req.set_text("x");
     req.set_sleep_ms(sleep_ms);
     req.set_key(key);
-    return CallWithRetry({.deadline = absl::Seconds(10)}, {},
-                         [&](grpc::ClientContext& ctx) { return echo_stub_->Echo(&ctx, req, resp); });
+    return CallWithRetry({.deadline = absl::Seconds(10)}, {}, [&](grpc::ClientContext& ctx) {
+      return echo_stub_->Echo(&ctx, req, resp);
+    });
   }
 
   grpc::health::v1::HealthCheckResponse::ServingStatus Health() {
@@ -58,7 +59,8 @@ class ServiceRuntimeTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc::health::v1::HealthCheckRequest req;
     grpc::health::v1::HealthCheckResponse resp;
-    if (!health_stub_->Check(&ctx, req, &resp).ok()) return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    if (!health_stub_->Check(&ctx, req, &resp).ok())
+      return grpc::health::v1::HealthCheckResponse::UNKNOWN;
     return resp.status();
   }
 
@@ -94,18 +96,18 @@ TEST_F(ServiceRuntimeTest, ReadyzAndGrpcHealthFollowTheDependency) {
   const int port = runtime_->http_port();
   EXPECT_EQ(Health(), grpc::health::v1::HealthCheckResponse::SERVING);
   dep_up_ = false;
-  EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz").status == 503; },
-                      std::chrono::seconds(5)));
+  EXPECT_TRUE(
+      WaitFor([&] { return HttpGet(port, "/readyz").status == 503; }, std::chrono::seconds(5)));
   EXPECT_NE(HttpGet(port, "/readyz").body.find("fail dep: dep is down"), std::string::npos);
   EXPECT_EQ(Health(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(HttpGet(port, "/healthz").status, 200);  // alive, just not ready
   dep_up_ = true;
-  EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz").status == 200; },
-                      std::chrono::seconds(5)));
+  EXPECT_TRUE(
+      WaitFor([&] { return HttpGet(port, "/readyz").status == 200; }, std::chrono::seconds(5)));
   EXPECT_EQ(Health(), grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_NE(HttpGet(port, "/metrics").body.find(
-                "tern_readiness_check_failures_total{check=\"dep\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      HttpGet(port, "/metrics").body.find("tern_readiness_check_failures_total{check=\"dep\"}"),
+      std::string::npos);
 }
 
 TEST_F(ServiceRuntimeTest, GracefulShutdownDrainsInFlightCallsAndRefusesNewOnes) {

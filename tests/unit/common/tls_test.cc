@@ -25,7 +25,9 @@ class TlsTest : public ::testing::Test {
         "-subj /CN=tern-test-ca -keyout ca.key -out ca.pem 2>/dev/null && "
         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost "
         "-keyout node.key -out node.csr 2>/dev/null && "
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext && "
+        "printf "
+        "'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+        "ext && "
         "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
         "-extfile ext -out node.pem 2>/dev/null && "
         "openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null";
@@ -53,7 +55,8 @@ TEST_F(TlsTest, RejectsKeyThatDoesNotMatchAndMissingFiles) {
 
 TEST_F(TlsTest, MutualTlsAcceptsSignedClientsAndRefusesOthers) {
   tern::testing::EchoServiceImpl echo;
-  auto server_creds = MakeGrpcServerCredentials({Path("node.pem"), Path("node.key"), Path("ca.pem")});
+  auto server_creds =
+      MakeGrpcServerCredentials({Path("node.pem"), Path("node.key"), Path("ca.pem")});
   ASSERT_TRUE(server_creds.ok()) << server_creds.status();
   int port = 0;
   grpc::ServerBuilder builder;
@@ -70,9 +73,8 @@ TEST_F(TlsTest, MutualTlsAcceptsSignedClientsAndRefusesOthers) {
     tern::testing::v1::EchoRequest req;
     req.set_text("secure");
     tern::testing::v1::EchoResponse resp;
-    return CallWithRetry({.deadline = absl::Seconds(3)}, {}, [&](grpc::ClientContext& ctx) {
-      return stub->Echo(&ctx, req, &resp);
-    });
+    return CallWithRetry({.deadline = absl::Seconds(3)}, {},
+                         [&](grpc::ClientContext& ctx) { return stub->Echo(&ctx, req, &resp); });
   };
   EXPECT_TRUE(call({Path("node.pem"), Path("node.key"), Path("ca.pem")}).ok());
   EXPECT_FALSE(call({"", "", Path("ca.pem")}).ok());  // no client certificate
