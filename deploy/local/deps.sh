@@ -28,12 +28,7 @@ echo "deps: installing ${missing[*]}"
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-# Debian's postgresql package would create and start a system cluster; Tern never uses it.
-$sudo mkdir -p /etc/postgresql-common
-if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
-  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
-fi
-if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+if ! $sudo apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"; then
   $sudo apt-get update
-  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  $sudo apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
 fi
