@@ -18,13 +18,10 @@ using tern::common::SettingType;
 
 std::vector<SettingSpec> Settings() {
   std::vector<SettingSpec> s = tern::common::CommonSettings("0.0.0.0:7001", "0.0.0.0:9101");
+  const std::vector<SettingSpec> db =
+      tern::common::DatabaseSettings("host:port of Redis (brute-force counters)");
+  s.insert(s.end(), db.begin(), db.end());
   const std::vector<SettingSpec> own = {
-      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
-       SettingType::kString, "libpq connection string or URI of the cluster database", true},
-      {"pg-pool-size", "TERN_PG_POOL_SIZE", "8", SettingType::kInt,
-       "PostgreSQL connections at most"},
-      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
-       "host:port of Redis (brute-force counters)"},
       {"admin-token-file", "TERN_ADMIN_TOKEN_FILE", "", SettingType::kString,
        "file holding the operator credential for admin RPCs (empty: admin RPCs refused)"},
       {"argon2-time-cost", "TERN_ARGON2_TIME_COST", "3", SettingType::kInt,
@@ -71,15 +68,8 @@ int main(int argc, char** argv) {
 
         rt.readiness().AddCheck("postgresql",
                                 [pool](absl::Duration timeout) { return pool->Ping(timeout); });
-        rt.readiness().AddCheck("schema", [pool](absl::Duration) -> absl::Status {
-          absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
-          if (!version.ok()) return version.status();
-          if (*version < tern::metadata::RequiredSchemaVersion()) {
-            return absl::FailedPreconditionError(tern::Cat("schema version ", *version, ", need ",
-                                                           tern::metadata::RequiredSchemaVersion(),
-                                                           " (run ternctl migrate)"));
-          }
-          return absl::OkStatus();
+        rt.readiness().AddCheck("schema", [pool](absl::Duration) {
+          return tern::metadata::CheckSchemaCurrent(*pool, /*migrate=*/false);
         });
         const std::string redis = cfg.GetString("redis-addr");
         rt.readiness().AddCheck(

@@ -28,6 +28,16 @@ absl::Status FromPqxx(const std::exception& e, std::string_view what) {
 
 }  // namespace
 
+std::vector<SettingSpec> DatabaseSettings(std::string_view redis_help) {
+  return {
+      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
+       SettingType::kString, "libpq connection string or URI of the cluster database", true},
+      {"pg-pool-size", "TERN_PG_POOL_SIZE", "8", SettingType::kInt,
+       "PostgreSQL connections at most"},
+      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString, redis_help},
+  };
+}
+
 std::string DsnWithConnectTimeout(std::string_view dsn, int seconds) {
   if (dsn.find("connect_timeout") != std::string_view::npos) return std::string(dsn);
   if (dsn.starts_with("postgres://") || dsn.starts_with("postgresql://")) {

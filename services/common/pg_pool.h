@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/config.h"
 
 namespace tern::common {
 
@@ -71,6 +72,10 @@ class PgPool {
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + leased + being opened
 };
+
+// The settings of a service that keeps state in PostgreSQL and uses Redis: --pg-dsn,
+// --pg-pool-size, --redis-addr. redis_help says what the service uses Redis for.
+std::vector<SettingSpec> DatabaseSettings(std::string_view redis_help);
 
 // dsn with connect_timeout added, for both "key=value" strings and postgresql:// URIs.
 std::string DsnWithConnectTimeout(std::string_view dsn, int seconds);

@@ -16,13 +16,10 @@ using tern::common::SettingType;
 
 std::vector<SettingSpec> Settings() {
   std::vector<SettingSpec> s = tern::common::CommonSettings("0.0.0.0:7002", "0.0.0.0:9102");
+  const std::vector<SettingSpec> db =
+      tern::common::DatabaseSettings("host:port of Redis (change notifications)");
+  s.insert(s.end(), db.begin(), db.end());
   const std::vector<SettingSpec> own = {
-      {"pg-dsn", "TERN_PG_DSN", "host=127.0.0.1 port=5432 dbname=tern user=tern",
-       SettingType::kString, "libpq connection string or URI of the cluster database", true},
-      {"pg-pool-size", "TERN_PG_POOL_SIZE", "8", SettingType::kInt,
-       "PostgreSQL connections at most"},
-      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
-       "host:port of Redis (change notifications)"},
       {"migrate-on-start", "TERN_MIGRATE_ON_START", "true", SettingType::kBool,
        "apply pending schema migrations at start (else: ternctl migrate)"},
   };
@@ -55,19 +52,8 @@ int main(int argc, char** argv) {
         rt.readiness().AddCheck("postgresql",
                                 [pool](absl::Duration timeout) { return pool->Ping(timeout); });
         const bool migrate = cfg.GetBool("migrate-on-start");
-        rt.readiness().AddCheck("schema", [pool, migrate](absl::Duration) -> absl::Status {
-          absl::StatusOr<int> version = tern::common::SchemaVersion(*pool);
-          if (!version.ok()) return version.status();
-          if (*version < tern::metadata::RequiredSchemaVersion() && migrate) {
-            version = tern::common::ApplyMigrations(*pool, tern::metadata::SchemaMigrations());
-            if (!version.ok()) return version.status();
-          }
-          if (*version < tern::metadata::RequiredSchemaVersion()) {
-            return absl::FailedPreconditionError(tern::Cat("schema version ", *version, ", need ",
-                                                           tern::metadata::RequiredSchemaVersion(),
-                                                           " (run ternctl migrate)"));
-          }
-          return absl::OkStatus();
+        rt.readiness().AddCheck("schema", [pool, migrate](absl::Duration) {
+          return tern::metadata::CheckSchemaCurrent(*pool, migrate);
         });
         const std::string redis = cfg.GetString("redis-addr");
         rt.readiness().AddCheck(

@@ -1,5 +1,7 @@
 #include "services/metadata/schema.h"
 
+#include "services/common/strings.h"
+
 namespace tern::metadata {
 namespace {
 
@@ -34,5 +36,19 @@ constexpr common::Migration kMigrations[] = {
 std::span<const common::Migration> SchemaMigrations() { return kMigrations; }
 
 int RequiredSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+absl::Status CheckSchemaCurrent(common::PgPool& pool, bool migrate) {
+  absl::StatusOr<int> version = common::SchemaVersion(pool);
+  if (!version.ok()) return version.status();
+  if (*version < RequiredSchemaVersion() && migrate) {
+    version = common::ApplyMigrations(pool, SchemaMigrations());
+    if (!version.ok()) return version.status();
+  }
+  if (*version < RequiredSchemaVersion()) {
+    return absl::FailedPreconditionError(Cat("schema version ", *version, ", need ",
+                                             RequiredSchemaVersion(), " (run ternctl migrate)"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace tern::metadata

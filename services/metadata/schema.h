@@ -14,4 +14,8 @@ std::span<const common::Migration> SchemaMigrations();
 // The version this build expects: services refuse readiness on an older database.
 int RequiredSchemaVersion();
 
+// Readiness check: OK when the database schema is at RequiredSchemaVersion(). With migrate
+// set (tern-metad --migrate-on-start), an older schema is migrated first.
+absl::Status CheckSchemaCurrent(common::PgPool& pool, bool migrate);
+
 }  // namespace tern::metadata
