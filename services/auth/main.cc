@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
             .dsn = cfg.GetString("pg-dsn"), .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
         auto* store = rt.Own(std::make_unique<tern::auth::PgUserStore>(*pool));
         auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, options));
-        rt.AddService(service);
+        rt.AddService(service, tern::auth::v1::AuthService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",
                                 [pool](absl::Duration timeout) { return pool->Ping(timeout); });

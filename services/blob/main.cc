@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
               tern::Cat("--blob-dir ", dir, " is not a directory"));
         }
         auto* service = rt.Own(std::make_unique<tern::blob::BlobServiceImpl>());
-        rt.AddService(service);
+        rt.AddService(service, tern::blob::v1::BlobService::service_full_name());
         rt.readiness().AddCheck("blob-dir",
                                 [dir](absl::Duration) { return tern::blob::CheckBlobDir(dir); });
         return absl::OkStatus();

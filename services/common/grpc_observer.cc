@@ -84,7 +84,8 @@ class Observer : public grpc::experimental::Interceptor {
 
 }  // namespace
 
-GrpcObserverFactory::GrpcObserverFactory(prometheus::Registry& registry)
+GrpcObserverFactory::GrpcObserverFactory(prometheus::Registry& registry,
+                                         std::set<std::string> known_services)
     : handled_(prometheus::BuildCounter()
                    .Name("tern_grpc_server_handled_total")
                    .Help("gRPC calls completed by the server, by method and status code")
@@ -92,11 +93,19 @@ GrpcObserverFactory::GrpcObserverFactory(prometheus::Registry& registry)
       seconds_(prometheus::BuildHistogram()
                    .Name("tern_grpc_server_handling_seconds")
                    .Help("gRPC call latency on the server, by method")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      known_services_(std::move(known_services)) {}
 
 grpc::experimental::Interceptor* GrpcObserverFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new Observer(info->method() ? info->method() : "unknown", handled_, seconds_);
+  // "/package.Service/Method"
+  std::string method = info->method() != nullptr ? info->method() : "";
+  const size_t slash = method.find('/', 1);
+  if (method.size() < 2 || method[0] != '/' || slash == std::string::npos ||
+      !known_services_.contains(method.substr(1, slash - 1))) {
+    method = "unknown";
+  }
+  return new Observer(std::move(method), handled_, seconds_);
 }
 
 }  // namespace tern::common

@@ -15,6 +15,9 @@ namespace {
 
 constexpr size_t kMaxHead = 8192;
 constexpr auto kConnectionTimeout = std::chrono::seconds(5);
+// Operator endpoint: a handful of scrapers and probes. Past this many open connections a new
+// one is closed at once, so a flood cannot grow memory without bound.
+constexpr int kMaxConnections = 64;
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
@@ -70,6 +73,7 @@ struct HttpServer::Impl {
   std::map<std::string, Handler> handlers;
   std::thread thread;
   std::atomic<int> port{0};
+  int open_connections = 0;  // touched only on the loop thread
 
   HttpResponse Dispatch(const HttpRequestHead& head) {
     if (head.method != "GET" && head.method != "HEAD") {
@@ -129,7 +133,14 @@ struct HttpServer::Impl {
         LogWarn("http accept failed", {{"error", ec.message()}});
         continue;
       }
-      asio::co_spawn(io, Serve(std::move(socket)), asio::detached);
+      if (open_connections >= kMaxConnections) {
+        std::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      ++open_connections;
+      asio::co_spawn(io, Serve(std::move(socket)),
+                     [this](std::exception_ptr) { --open_connections; });
     }
   }
 };

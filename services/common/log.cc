@@ -71,6 +71,12 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 std::string Render(LogLevel level, std::string_view msg, const LogField* fields, size_t n) {
   LogState& st = State();
+  std::string service, instance;
+  {
+    std::lock_guard lock(st.mu);
+    service = st.service;
+    instance = st.instance;
+  }
   std::string line;
   line.reserve(160 + msg.size());
   line += "{\"time\":\"";
@@ -78,11 +84,11 @@ std::string Render(LogLevel level, std::string_view msg, const LogField* fields,
   line += "\",\"level\":\"";
   line += LevelName(level);
   line += "\",\"service\":\"";
-  AppendJsonEscaped(line, st.service);
+  AppendJsonEscaped(line, service);
   line += "\"";
-  if (!st.instance.empty()) {
+  if (!instance.empty()) {
     line += ",\"instance\":\"";
-    AppendJsonEscaped(line, st.instance);
+    AppendJsonEscaped(line, instance);
     line += "\"";
   }
   line += ",\"msg\":\"";

@@ -50,7 +50,7 @@ ServiceRuntime::ServiceRuntime(std::string service_name, const Config& config)
       .Name("tern_build_info")
       .Help("Always 1; labels say which service and version this process runs")
       .Register(*registry_)
-      .Add({{"service", name_}, {"version", "0.1.0"}})
+      .Add({{"service", name_}, {"version", TERN_VERSION}})
       .Set(1);
 }
 
@@ -62,7 +62,10 @@ ServiceRuntime::~ServiceRuntime() {
   while (!owned_.empty()) owned_.pop_back();
 }
 
-void ServiceRuntime::AddService(grpc::Service* service) { services_.push_back(service); }
+void ServiceRuntime::AddService(grpc::Service* service, std::string full_name) {
+  services_.push_back(service);
+  service_names_.insert(std::move(full_name));
+}
 
 absl::Status ServiceRuntime::Start() {
   http_->Handle("/healthz", [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; });
@@ -90,7 +93,9 @@ absl::Status ServiceRuntime::Start() {
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
-  observers.push_back(std::make_unique<GrpcObserverFactory>(*registry_));
+  std::set<std::string> known = service_names_;
+  known.insert("grpc.health.v1.Health");
+  observers.push_back(std::make_unique<GrpcObserverFactory>(*registry_, std::move(known)));
   builder.experimental().SetInterceptorCreators(std::move(observers));
   for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

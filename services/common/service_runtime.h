@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,8 +33,9 @@ class ServiceRuntime {
   prometheus::Registry& metrics() { return *registry_; }
   Readiness& readiness() { return *readiness_; }
 
-  // Before Start: the gRPC services to serve (owned by the caller or by Own()).
-  void AddService(grpc::Service* service);
+  // Before Start: a gRPC service to serve (owned by the caller or by Own()) and its full
+  // name (the generated Foo::service_full_name()), which labels its metrics.
+  void AddService(grpc::Service* service, std::string full_name);
   // Keeps an object (a service, a connection pool) alive until the server has drained and
   // the readiness checks have stopped, then destroys it.
   template <typename T>
@@ -60,6 +62,7 @@ class ServiceRuntime {
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<HttpServer> http_;
   std::vector<grpc::Service*> services_;
+  std::set<std::string> service_names_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::atomic<bool> shutdown_requested_{false};

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
           }
         }
         auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>());
-        rt.AddService(service);
+        rt.AddService(service, tern::metadata::v1::MetadataService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",
                                 [pool](absl::Duration timeout) { return pool->Ping(timeout); });

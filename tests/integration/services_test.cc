@@ -14,6 +14,7 @@
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
+#include "tern/testing/v1/echo.grpc.pb.h"
 #include "tests/integration/cluster_env.h"
 
 namespace tern {
@@ -138,6 +139,17 @@ TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
                 .body.find("code=\"UNIMPLEMENTED\",method=\"/tern.metadata.v1.MetadataService/"
                            "GetStatus\""),
             std::string::npos);
+}
+
+TEST_F(ServicesTest, UnknownMethodsAreCountedWithoutTheirNames) {
+  // A client may send any method name; metrics must not grow a series per name.
+  auto stub = tern::testing::v1::EchoService::NewStub(metad_->channel);
+  grpc::ClientContext ctx;
+  tern::testing::v1::EchoRequest req;
+  tern::testing::v1::EchoResponse resp;
+  EXPECT_EQ(stub->Echo(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  const std::string metrics = HttpGet(metad_->http_port, "/metrics").body;
+  EXPECT_EQ(metrics.find("EchoService"), std::string::npos);
 }
 
 TEST_F(ServicesTest, TernctlManagesUsersAndOnlyHashesAreStored) {

@@ -88,9 +88,14 @@ Process::Process(std::string binary, std::vector<std::string> args,
 }
 
 Process::~Process() {
+  // SIGTERM first: run.sh then stops the servers it started and services drain; SIGKILL
+  // only if that does not end it.
   if (Running()) {
-    kill(pid_, SIGKILL);
-    Wait(std::chrono::seconds(5));
+    kill(pid_, SIGTERM);
+    if (!Wait(std::chrono::seconds(30)).has_value()) {
+      kill(pid_, SIGKILL);
+      Wait(std::chrono::seconds(5));
+    }
   }
 }
 

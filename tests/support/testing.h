@@ -32,8 +32,8 @@ class TempDir {
   std::string path_;
 };
 
-// A child process with its stdout and stderr in a log file; killed (SIGKILL) on destruction
-// if still running.
+// A child process with its stdout and stderr in a log file; on destruction, if still
+// running, sent SIGTERM and, if it has not exited within 30 s, SIGKILL.
 class Process {
  public:
   Process(std::string binary, std::vector<std::string> args, std::map<std::string, std::string> env,

@@ -1,7 +1,11 @@
 #include "services/common/service_runtime.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -33,7 +37,7 @@ class ServiceRuntimeTest : public ::testing::Test {
  protected:
   void Start(const std::string& grace = "5s") {
     runtime_ = std::make_unique<ServiceRuntime>("tern-test", MakeConfig(grace));
-    runtime_->AddService(&echo_);
+    runtime_->AddService(&echo_, tern::testing::v1::EchoService::service_full_name());
     runtime_->readiness().AddCheck("dep", [this](absl::Duration) {
       return dep_up_ ? absl::OkStatus() : absl::UnavailableError("dep is down");
     });
@@ -89,6 +93,27 @@ TEST_F(ServiceRuntimeTest, HealthzReadyzAndMetricsOverHttp) {
             std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("tern_grpc_server_handling_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(ServiceRuntimeTest, HttpEndpointBoundsOpenConnections) {
+  Start();
+  const int port = runtime_->http_port();
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    idle.push_back(fd);
+  }
+  // Let the loop accept all of them, then one more is turned away.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(HttpGet(port, "/healthz").status, 0);
+  for (int fd : idle) close(fd);
+  EXPECT_TRUE(
+      WaitFor([&] { return HttpGet(port, "/healthz").status == 200; }, std::chrono::seconds(5)));
 }
 
 TEST_F(ServiceRuntimeTest, ReadyzAndGrpcHealthFollowTheDependency) {
