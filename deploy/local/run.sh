@@ -38,11 +38,14 @@ trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
 # Secrets and certificates, made once and kept in ./var.
-if [ ! -s "$var/secrets/admin.token" ]; then
+(
   umask 077
-  openssl rand -hex 32 >"$var/secrets/admin.token"
-  umask 022
-fi
+  [ -s "$var/secrets/admin.token" ] || openssl rand -hex 32 >"$var/secrets/admin.token"
+  [ -s "$var/secrets/service.token" ] || openssl rand -hex 32 >"$var/secrets/service.token"
+  # Key rings: "<key_id> <hex secret>" per line; the first line signs.
+  [ -s "$var/secrets/token.key" ] || echo "local1 $(openssl rand -hex 32)" >"$var/secrets/token.key"
+  [ -s "$var/secrets/blob.key" ] || echo "local1 $(openssl rand -hex 32)" >"$var/secrets/blob.key"
+)
 if [ ! -s "$var/tls/tern.pem" ]; then
   log "generating a local CA and a certificate for localhost/127.0.0.1 in $var/tls"
   (
@@ -81,6 +84,9 @@ export TERN_GRPC_TLS_CERT="$var/tls/tern.pem"
 export TERN_GRPC_TLS_KEY="$var/tls/tern.key"
 export TERN_GRPC_TLS_CA="$var/tls/ca.pem"
 export TERN_ADMIN_TOKEN_FILE="$var/secrets/admin.token"
+export TERN_SERVICE_TOKEN_FILE="$var/secrets/service.token"
+export TERN_TOKEN_KEY_FILE="$var/secrets/token.key"
+export TERN_BLOB_KEY_FILE="$var/secrets/blob.key"
 export TERN_INSTANCE=local
 
 start() {  # name grpc_port http_port [extra flags]

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "services/common/grpc_client.h"
+#include "services/common/grpc_status.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
 
@@ -24,34 +25,7 @@ void ToProto(const UserRecord& u, v1::User* out) {
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  const std::string message(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-      return {grpc::StatusCode::INVALID_ARGUMENT, message};
-    case absl::StatusCode::kNotFound:
-      return {grpc::StatusCode::NOT_FOUND, message};
-    case absl::StatusCode::kAlreadyExists:
-      return {grpc::StatusCode::ALREADY_EXISTS, message};
-    case absl::StatusCode::kPermissionDenied:
-      return {grpc::StatusCode::PERMISSION_DENIED, message};
-    case absl::StatusCode::kUnauthenticated:
-      return {grpc::StatusCode::UNAUTHENTICATED, message};
-    case absl::StatusCode::kResourceExhausted:
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED, message};
-    case absl::StatusCode::kFailedPrecondition:
-      return {grpc::StatusCode::FAILED_PRECONDITION, message};
-    case absl::StatusCode::kUnavailable:
-      return {grpc::StatusCode::UNAVAILABLE, message};
-    case absl::StatusCode::kDeadlineExceeded:
-      return {grpc::StatusCode::DEADLINE_EXCEEDED, message};
-    default:
-      // Details stay in our log, not in the answer.
-      common::LogError("internal error", {{"error", message}});
-      return {grpc::StatusCode::INTERNAL, "internal error"};
-  }
-}
+using common::ToGrpc;
 
 grpc::Status AuthServiceImpl::CheckAdmin(const grpc::ServerContext& ctx) const {
   const std::string presented = common::MetadataOf(ctx, common::kAdminTokenKey);

@@ -46,7 +46,4 @@ class AuthServiceImpl final : public v1::AuthService::Service {
   AuthServiceOptions options_;
 };
 
-// The one mapping from absl::Status to gRPC status used by the services.
-grpc::Status ToGrpc(const absl::Status& status);
-
 }  // namespace tern::auth

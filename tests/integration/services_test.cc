@@ -119,16 +119,12 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
 }
 
 TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
-  grpc::ClientContext c1, c2, c3;
+  grpc::ClientContext c1, c3;
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
   metadata::v1::GetStatusRequest status_req;
   metadata::v1::MailboxStatus status_resp;
   EXPECT_EQ(metad->GetStatus(&c1, status_req, &status_resp).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
-  auto blobd = blob::v1::BlobService::NewStub(blobd_->channel);
-  blob::v1::StatRequest stat_req;
-  blob::v1::StatResponse stat_resp;
-  EXPECT_EQ(blobd->Stat(&c2, stat_req, &stat_resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
   auto authd = auth::v1::AuthService::NewStub(authd_->channel);
   auth::v1::SaslStartRequest sasl_req;
   auth::v1::SaslStep sasl_resp;

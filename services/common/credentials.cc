@@ -1,0 +1,194 @@
+#include "services/common/credentials.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "services/common/grpc_client.h"
+#include "services/common/strings.h"
+#include "services/common/tls.h"
+
+namespace tern::common {
+namespace {
+
+constexpr std::string_view kTokenPrefix = "tern1.";
+constexpr size_t kMinSecretBytes = 32;
+constexpr size_t kMaxTokenBytes = 4096;
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+}  // namespace
+
+absl::StatusOr<KeyRing> KeyRing::Parse(std::string_view text) {
+  KeyRing ring;
+  size_t pos = 0;
+  int line_no = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(pos, end - pos));
+    pos = end + 1;
+    ++line_no;
+    absl::StripAsciiWhitespace(&line);
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.find_first_of(" \t");
+    if (space == std::string::npos) {
+      return absl::InvalidArgumentError(Cat("key line ", line_no, ": want '<key_id> <hex>'"));
+    }
+    std::string id = line.substr(0, space);
+    std::string hex = line.substr(space + 1);
+    absl::StripAsciiWhitespace(&hex);
+    if (hex.size() % 2 != 0 ||
+        hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      return absl::InvalidArgumentError(Cat("key line ", line_no, ": secret is not hex"));
+    }
+    std::string secret = absl::HexStringToBytes(hex);
+    if (secret.size() < kMinSecretBytes) {
+      return absl::InvalidArgumentError(
+          Cat("key line ", line_no, ": secret shorter than ", kMinSecretBytes, " bytes"));
+    }
+    if (ring.keys_.contains(id)) {
+      return absl::InvalidArgumentError(Cat("key line ", line_no, ": duplicate key id"));
+    }
+    if (ring.signing_key_id_.empty()) ring.signing_key_id_ = id;
+    ring.keys_.emplace(std::move(id), std::move(secret));
+  }
+  if (ring.keys_.empty()) return absl::InvalidArgumentError("key file has no key");
+  return ring;
+}
+
+absl::StatusOr<KeyRing> KeyRing::Load(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<KeyRing> ring = Parse(*text);
+  if (!ring.ok()) return absl::InvalidArgumentError(Cat(path, ": ", ring.status().message()));
+  return ring;
+}
+
+KeyRing KeyRing::Single(std::string key_id, std::string secret) {
+  KeyRing ring;
+  ring.signing_key_id_ = key_id;
+  ring.keys_.emplace(std::move(key_id), std::move(secret));
+  return ring;
+}
+
+const std::string* KeyRing::Find(std::string_view key_id) const {
+  auto it = keys_.find(key_id);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string out;
+  absl::WebSafeBase64Escape(ToAbsl(bytes), &out);
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  if (text.find('=') != std::string_view::npos) return std::nullopt;
+  std::string out;
+  if (!absl::WebSafeBase64Unescape(ToAbsl(text), &out)) return std::nullopt;
+  return out;
+}
+
+std::string SignSessionToken(const auth::v1::TokenClaims& claims, const KeyRing& keys) {
+  auth::v1::TokenClaims signed_claims = claims;
+  signed_claims.set_key_id(keys.signing_key_id());
+  signed_claims.set_algorithm(auth::v1::SIGNATURE_ALGORITHM_HMAC_SHA256);
+  std::string body = Cat(kTokenPrefix, Base64UrlEncode(signed_claims.SerializeAsString()));
+  const std::string signature = HmacSha256(*keys.Find(keys.signing_key_id()), body);
+  return Cat(body, ".", Base64UrlEncode(signature));
+}
+
+absl::StatusOr<auth::v1::TokenClaims> VerifySessionToken(std::string_view token,
+                                                         const KeyRing& keys, absl::Time now,
+                                                         absl::Duration skew) {
+  if (token.size() > kMaxTokenBytes || !token.starts_with(kTokenPrefix)) {
+    return absl::UnauthenticatedError("malformed token");
+  }
+  const size_t dot = token.find('.', kTokenPrefix.size());
+  if (dot == std::string_view::npos) return absl::UnauthenticatedError("malformed token");
+  const std::string_view body = token.substr(0, dot);
+  std::optional<std::string> claims_bytes = Base64UrlDecode(body.substr(kTokenPrefix.size()));
+  std::optional<std::string> signature = Base64UrlDecode(token.substr(dot + 1));
+  auth::v1::TokenClaims claims;
+  if (!claims_bytes || !signature || !claims.ParseFromString(*claims_bytes)) {
+    return absl::UnauthenticatedError("malformed token");
+  }
+  if (claims.algorithm() != auth::v1::SIGNATURE_ALGORITHM_HMAC_SHA256) {
+    return absl::UnauthenticatedError("unsupported token algorithm");
+  }
+  const std::string* key = keys.Find(claims.key_id());
+  if (key == nullptr) return absl::UnauthenticatedError("unknown token key");
+  if (!ConstantTimeEquals(HmacSha256(*key, body), *signature)) {
+    return absl::UnauthenticatedError("bad token signature");
+  }
+  if (!claims.has_expires_at() || FromProto(claims.expires_at()) + skew < now) {
+    return absl::UnauthenticatedError("token expired");
+  }
+  if (claims.user_id() == 0) return absl::UnauthenticatedError("token without user");
+  return claims;
+}
+
+std::string CapabilitySignature(std::string_view key, std::string_view domain,
+                                std::string_view claims) {
+  std::string data;
+  data.reserve(domain.size() + 1 + claims.size());
+  data.append(domain);
+  data.push_back('\0');
+  data.append(claims);
+  return HmacSha256(key, data);
+}
+
+absl::StatusOr<Caller> CallerAuthenticator::Authenticate(const grpc::ServerContext& ctx) const {
+  if (const std::string admin = MetadataOf(ctx, kAdminTokenKey); !admin.empty()) {
+    if (!admin_token_.empty() && ConstantTimeEquals(admin, admin_token_)) {
+      return Caller{Caller::Kind::kAdmin, 0};
+    }
+    return absl::UnauthenticatedError("admin token refused");
+  }
+  if (const std::string service = MetadataOf(ctx, kServiceTokenKey); !service.empty()) {
+    if (!service_token_.empty() && ConstantTimeEquals(service, service_token_)) {
+      return Caller{Caller::Kind::kService, 0};
+    }
+    return absl::UnauthenticatedError("service token refused");
+  }
+  const std::string token = MetadataOf(ctx, kSessionTokenKey);
+  if (token.empty()) return absl::UnauthenticatedError("no credentials");
+  if (session_keys_.empty()) return absl::UnauthenticatedError("session tokens not configured");
+  absl::StatusOr<auth::v1::TokenClaims> claims =
+      VerifySessionToken(token, session_keys_, absl::Now());
+  if (!claims.ok()) return claims.status();
+  switch (claims->scope()) {
+    case auth::v1::TOKEN_SCOPE_SESSION:
+      return Caller{Caller::Kind::kSession, claims->user_id()};
+    case auth::v1::TOKEN_SCOPE_DELIVER:
+      return Caller{Caller::Kind::kDeliver, claims->user_id()};
+    default:
+      return absl::UnauthenticatedError("token scope not recognised");
+  }
+}
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  return std::string(absl::StripAsciiWhitespace(*text));
+}
+
+}  // namespace tern::common
