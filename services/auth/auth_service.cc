@@ -27,6 +27,132 @@ void ToProto(const UserRecord& u, v1::User* out) {
 
 using common::ToGrpc;
 
+grpc::Status Reason(grpc::ServerContext* ctx, grpc::StatusCode code, v1::ErrorReason reason,
+                    std::string message) {
+  ctx->AddTrailingMetadata("tern-error-reason", v1::ErrorReason_Name(reason));
+  return {code, std::move(message)};
+}
+
+grpc::Status AuthServiceImpl::CheckService(const grpc::ServerContext& ctx, bool admin_ok) const {
+  absl::StatusOr<common::Caller> caller = callers_.Authenticate(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (caller->kind == common::Caller::Kind::kService ||
+      (admin_ok && caller->kind == common::Caller::Kind::kAdmin)) {
+    return grpc::Status::OK;
+  }
+  return {grpc::StatusCode::PERMISSION_DENIED, "needs the service credential"};
+}
+
+grpc::Status AuthServiceImpl::ListMechanisms(grpc::ServerContext*,
+                                             const v1::ListMechanismsRequest* req,
+                                             v1::ListMechanismsResponse* resp) {
+  if (!req->has_connection()) return {grpc::StatusCode::INVALID_ARGUMENT, "connection missing"};
+  *resp = authenticator_.ListMechanisms(req->connection());
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::SaslStart(grpc::ServerContext*, const v1::SaslStartRequest* req,
+                                        v1::SaslStep* resp) {
+  if (!req->has_connection()) return {grpc::StatusCode::INVALID_ARGUMENT, "connection missing"};
+  std::optional<std::string> initial;
+  if (req->has_initial_response()) initial = req->initial_response();
+  absl::StatusOr<v1::SaslStep> step =
+      authenticator_.Start(req->mechanism(), initial, req->connection());
+  if (!step.ok()) return ToGrpc(step.status());
+  *resp = *std::move(step);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::SaslContinue(grpc::ServerContext* ctx,
+                                           const v1::SaslContinueRequest* req, v1::SaslStep* resp) {
+  if (!req->has_connection()) return {grpc::StatusCode::INVALID_ARGUMENT, "connection missing"};
+  absl::StatusOr<v1::SaslStep> step = authenticator_.Continue(
+      req->exchange_state(), req->client_response(), req->cancel(), req->connection());
+  if (step.status().code() == absl::StatusCode::kInvalidArgument) {
+    return Reason(ctx, grpc::StatusCode::INVALID_ARGUMENT, v1::ERROR_REASON_BAD_EXCHANGE_STATE,
+                  std::string(step.status().message()));
+  }
+  if (!step.ok()) return ToGrpc(step.status());
+  *resp = *std::move(step);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::LoginPassword(grpc::ServerContext*,
+                                            const v1::LoginPasswordRequest* req,
+                                            v1::SaslStep* resp) {
+  if (!req->has_connection()) return {grpc::StatusCode::INVALID_ARGUMENT, "connection missing"};
+  absl::StatusOr<v1::SaslStep> step =
+      authenticator_.Login(req->username(), req->password(), req->connection());
+  if (!step.ok()) return ToGrpc(step.status());
+  *resp = *std::move(step);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::RenewToken(grpc::ServerContext* ctx, const v1::RenewTokenRequest*,
+                                         v1::RenewTokenResponse* resp) {
+  const std::string token = common::MetadataOf(*ctx, common::kSessionTokenKey);
+  if (token.empty()) return {grpc::StatusCode::UNAUTHENTICATED, "no session token"};
+  absl::StatusOr<v1::Session> session = authenticator_.Renew(token);
+  if (session.status().code() == absl::StatusCode::kPermissionDenied &&
+      session.status().message() == "account disabled") {
+    return Reason(ctx, grpc::StatusCode::PERMISSION_DENIED, v1::ERROR_REASON_ACCOUNT_DISABLED,
+                  "account disabled");
+  }
+  if (!session.ok()) return ToGrpc(session.status());
+  *resp->mutable_session() = *std::move(session);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::LookupRecipient(grpc::ServerContext* ctx,
+                                              const v1::LookupRecipientRequest* req,
+                                              v1::LookupRecipientResponse* resp) {
+  if (grpc::Status s = CheckService(*ctx, /*admin_ok=*/false); !s.ok()) return s;
+  absl::StatusOr<v1::LookupRecipientResponse> found =
+      authenticator_.LookupRecipient(req->address());
+  if (found.status().code() == absl::StatusCode::kNotFound) {
+    return Reason(ctx, grpc::StatusCode::NOT_FOUND, v1::ERROR_REASON_UNKNOWN_RECIPIENT,
+                  "no such recipient");
+  }
+  if (!found.ok()) return ToGrpc(found.status());
+  *resp = *std::move(found);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::VerifyToken(grpc::ServerContext* ctx,
+                                          const v1::VerifyTokenRequest* req,
+                                          v1::VerifyTokenResponse* resp) {
+  if (grpc::Status s = CheckService(*ctx, /*admin_ok=*/true); !s.ok()) return s;
+  if (req->token().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "empty token"};
+  common::TokenCheck check =
+      common::CheckSessionToken(req->token(), options_.token_keys, absl::Now());
+  if (check.claims.has_value()) *resp->mutable_claims() = *check.claims;
+  resp->set_valid(check.reason == common::TokenCheck::Reason::kValid);
+  switch (check.reason) {
+    case common::TokenCheck::Reason::kValid:
+      break;
+    case common::TokenCheck::Reason::kMalformed:
+      resp->set_invalid_reason(v1::VerifyTokenResponse::INVALID_REASON_MALFORMED);
+      break;
+    case common::TokenCheck::Reason::kUnknownKey:
+      resp->set_invalid_reason(v1::VerifyTokenResponse::INVALID_REASON_UNKNOWN_KEY);
+      break;
+    case common::TokenCheck::Reason::kBadSignature:
+      resp->set_invalid_reason(v1::VerifyTokenResponse::INVALID_REASON_BAD_SIGNATURE);
+      break;
+    case common::TokenCheck::Reason::kExpired:
+      resp->set_invalid_reason(v1::VerifyTokenResponse::INVALID_REASON_EXPIRED);
+      break;
+  }
+  if (resp->valid()) {
+    absl::StatusOr<UserRecord> user = store_.GetById(check.claims->user_id());
+    if (!user.ok() && user.status().code() != absl::StatusCode::kNotFound) {
+      return ToGrpc(user.status());
+    }
+    resp->set_account_enabled(user.ok() && user->enabled);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status AuthServiceImpl::CheckAdmin(const grpc::ServerContext& ctx) const {
   const std::string presented = common::MetadataOf(ctx, common::kAdminTokenKey);
   if (presented.empty()) {

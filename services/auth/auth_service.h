@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "services/auth/authenticator.h"
 #include "services/auth/password.h"
 #include "services/auth/user_store.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
@@ -9,19 +10,39 @@
 namespace tern::auth {
 
 struct AuthServiceOptions {
-  std::string admin_token;  // empty: every admin RPC is refused
+  common::KeyRing token_keys;  // for VerifyToken
+  std::string admin_token;     // empty: every admin RPC is refused
   Argon2Params argon2;
   uint32_t scram_iterations = 4096;
   bool fold_local_part = true;
 };
 
-// tern-authd's gRPC service. User administration is served here; the SASL exchanges, tokens
-// and recipient lookup are not built yet and answer UNIMPLEMENTED (the generated base
-// class's behaviour), never a made-up result.
+// tern-authd's gRPC service: SASL exchanges, the password shortcut, tokens, recipient
+// lookup and user administration. Validation and credentials here; the logic is in
+// Authenticator.
 class AuthServiceImpl final : public v1::AuthService::Service {
  public:
-  AuthServiceImpl(UserStore& store, AuthServiceOptions options)
-      : store_(store), options_(std::move(options)) {}
+  AuthServiceImpl(UserStore& store, Authenticator& authenticator,
+                  const common::CallerAuthenticator& callers, AuthServiceOptions options)
+      : store_(store),
+        authenticator_(authenticator),
+        callers_(callers),
+        options_(std::move(options)) {}
+
+  grpc::Status ListMechanisms(grpc::ServerContext* ctx, const v1::ListMechanismsRequest* req,
+                              v1::ListMechanismsResponse* resp) override;
+  grpc::Status SaslStart(grpc::ServerContext* ctx, const v1::SaslStartRequest* req,
+                         v1::SaslStep* resp) override;
+  grpc::Status SaslContinue(grpc::ServerContext* ctx, const v1::SaslContinueRequest* req,
+                            v1::SaslStep* resp) override;
+  grpc::Status LoginPassword(grpc::ServerContext* ctx, const v1::LoginPasswordRequest* req,
+                             v1::SaslStep* resp) override;
+  grpc::Status RenewToken(grpc::ServerContext* ctx, const v1::RenewTokenRequest* req,
+                          v1::RenewTokenResponse* resp) override;
+  grpc::Status LookupRecipient(grpc::ServerContext* ctx, const v1::LookupRecipientRequest* req,
+                               v1::LookupRecipientResponse* resp) override;
+  grpc::Status VerifyToken(grpc::ServerContext* ctx, const v1::VerifyTokenRequest* req,
+                           v1::VerifyTokenResponse* resp) override;
 
   grpc::Status CreateUser(grpc::ServerContext* ctx, const v1::CreateUserRequest* req,
                           v1::User* resp) override;
@@ -42,7 +63,12 @@ class AuthServiceImpl final : public v1::AuthService::Service {
   absl::StatusOr<std::string> Normalize(const std::string& address) const;
   absl::Status CheckPassword(const std::string& password) const;
 
+  // Service or admin credential (LookupRecipient, VerifyToken).
+  grpc::Status CheckService(const grpc::ServerContext& ctx, bool admin_ok) const;
+
   UserStore& store_;
+  Authenticator& authenticator_;
+  const common::CallerAuthenticator& callers_;
   AuthServiceOptions options_;
 };
 

@@ -3,7 +3,10 @@
 
 #include "absl/strings/ascii.h"
 #include "services/auth/auth_service.h"
+#include "services/auth/authenticator.h"
+#include "services/auth/throttle.h"
 #include "services/auth/user_store.h"
+#include "services/common/credentials.h"
 #include "services/common/pg_pool.h"
 #include "services/common/redis_check.h"
 #include "services/common/service_runtime.h"
@@ -33,6 +36,27 @@ std::vector<SettingSpec> Settings() {
        "PBKDF2 iterations of stored SCRAM-SHA-256 keys (at least 4096)"},
       {"fold-local-part", "TERN_FOLD_LOCAL_PART", "true", SettingType::kBool,
        "treat the local part of addresses case-insensitively"},
+      {"token-key-file", "TERN_TOKEN_KEY_FILE", "", SettingType::kString,
+       "key ring signing session and deliver tokens ('<key_id> <hex secret>' per line; "
+       "required)"},
+      {"service-token-file", "TERN_SERVICE_TOKEN_FILE", "", SettingType::kString,
+       "file holding the credential of internal services (tern-lmtpd's recipient lookup)"},
+      {"session-ttl", "TERN_SESSION_TTL", "15m", SettingType::kDuration,
+       "lifetime of session tokens (front-ends renew them)"},
+      {"deliver-ttl", "TERN_DELIVER_TTL", "5m", SettingType::kDuration,
+       "lifetime of delivery tokens"},
+      {"allow-plaintext", "TERN_ALLOW_PLAINTEXT", "false", SettingType::kBool,
+       "accept plaintext passwords without TLS from non-loopback clients"},
+      {"detail-separator", "TERN_DETAIL_SEPARATOR", "+", SettingType::kString,
+       "subaddress separator in recipient addresses (user+detail@domain)"},
+      {"lockout-after", "TERN_LOCKOUT_AFTER", "10", SettingType::kInt,
+       "failed logins per user or client address, within the window, that lock it out"},
+      {"lockout-window", "TERN_LOCKOUT_WINDOW", "15m", SettingType::kDuration,
+       "how long failures are counted (and a lockout lasts)"},
+      {"fail-delay", "TERN_FAIL_DELAY", "250ms", SettingType::kDuration,
+       "delay after the first failure; doubles with each further one"},
+      {"fail-delay-max", "TERN_FAIL_DELAY_MAX", "5s", SettingType::kDuration,
+       "longest delay after a failure"},
   };
   s.insert(s.end(), own.begin(), own.end());
   return s;
@@ -60,10 +84,44 @@ int main(int argc, char** argv) {
           return absl::InvalidArgumentError("--scram-iterations must be at least 4096");
         }
 
+        absl::StatusOr<tern::common::KeyRing> token_keys =
+            tern::common::KeyRing::Load(cfg.GetString("token-key-file"));
+        if (!token_keys.ok()) {
+          return absl::InvalidArgumentError(
+              tern::Cat("--token-key-file: ", token_keys.status().message()));
+        }
+        absl::StatusOr<std::string> service_token =
+            tern::common::ReadSecretFile(cfg.GetString("service-token-file"));
+        if (!service_token.ok()) return service_token.status();
+        if (cfg.GetString("detail-separator").size() != 1) {
+          return absl::InvalidArgumentError("--detail-separator must be one character");
+        }
+        options.token_keys = *token_keys;
+
         auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
             .dsn = cfg.GetString("pg-dsn"), .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));
         auto* store = rt.Own(std::make_unique<tern::auth::PgUserStore>(*pool));
-        auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, options));
+        auto* throttle =
+            rt.Own(std::make_unique<tern::auth::RedisThrottle>(tern::auth::ThrottleOptions{
+                .redis_addr = cfg.GetString("redis-addr"),
+                .lockout_after = static_cast<int>(cfg.GetInt("lockout-after")),
+                .window = cfg.GetDuration("lockout-window"),
+                .base_delay = cfg.GetDuration("fail-delay"),
+                .max_delay = cfg.GetDuration("fail-delay-max")}));
+        auto* authenticator = rt.Own(std::make_unique<tern::auth::Authenticator>(
+            *store, *throttle,
+            tern::auth::AuthenticatorOptions{
+                .token_keys = *token_keys,
+                .session_ttl = cfg.GetDuration("session-ttl"),
+                .deliver_ttl = cfg.GetDuration("deliver-ttl"),
+                .allow_plaintext = cfg.GetBool("allow-plaintext"),
+                .fold_local_part = options.fold_local_part,
+                .detail_separator = cfg.GetString("detail-separator")[0],
+                .scram_iterations = options.scram_iterations}));
+        auto* callers = rt.Own(std::make_unique<tern::common::CallerAuthenticator>(
+            *token_keys, *service_token, options.admin_token));
+        auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, *authenticator,
+                                                                             *callers, options));
         rt.AddService(service, tern::auth::v1::AuthService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",

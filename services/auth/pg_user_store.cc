@@ -17,6 +17,11 @@ const std::string kInsertUser =
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         kUserColumns);
 const std::string kSelectUser = Cat("SELECT ", kUserColumns, " FROM users WHERE address = $1");
+const std::string kSelectUserById = Cat("SELECT ", kUserColumns, " FROM users WHERE id = $1");
+const std::string kSelectCredentials =
+    Cat("SELECT ", kUserColumns,
+        ", password_hash, scram_salt, scram_iterations, scram_stored_key, scram_server_key"
+        " FROM users WHERE address = $1");
 const std::string kDeleteUser = "DELETE FROM users WHERE address = $1";
 const std::string kUpdatePassword =
     "UPDATE users SET password_hash = $2, scram_salt = $3, scram_iterations = $4,"
@@ -84,6 +89,29 @@ absl::StatusOr<UserRecord> PgUserStore::Get(const std::string& address) {
     const pqxx::result r = txn.exec_params(kSelectUser, address);
     if (r.empty()) return absl::NotFoundError("no such user");
     return FromRow(r[0]);
+  });
+}
+
+absl::StatusOr<UserRecord> PgUserStore::GetById(uint64_t id) {
+  return WithTxn(pool_, [&](pqxx::work& txn) -> absl::StatusOr<UserRecord> {
+    const pqxx::result r = txn.exec_params(kSelectUserById, static_cast<int64_t>(id));
+    if (r.empty()) return absl::NotFoundError("no such user");
+    return FromRow(r[0]);
+  });
+}
+
+absl::StatusOr<UserCredentials> PgUserStore::GetCredentials(const std::string& address) {
+  return WithTxn(pool_, [&](pqxx::work& txn) -> absl::StatusOr<UserCredentials> {
+    const pqxx::result r = txn.exec_params(kSelectCredentials, address);
+    if (r.empty()) return absl::NotFoundError("no such user");
+    UserCredentials c;
+    c.user = FromRow(r[0]);
+    c.password_hash = r[0][7].as<std::string>();
+    c.scram.salt = pqxx::binarystring(r[0][8]).str();
+    c.scram.iterations = r[0][9].as<uint32_t>();
+    c.scram.stored_key = pqxx::binarystring(r[0][10]).str();
+    c.scram.server_key = pqxx::binarystring(r[0][11]).str();
+    return c;
   });
 }
 

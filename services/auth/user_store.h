@@ -31,6 +31,13 @@ struct NewUser {
   std::optional<uint64_t> quota_messages;
 };
 
+// What authentication needs of a user; never leaves tern-authd.
+struct UserCredentials {
+  UserRecord user;
+  std::string password_hash;
+  ScramCredentials scram;
+};
+
 // Where users live. Errors: NotFound, AlreadyExists, Unavailable (database unreachable),
 // Internal.
 class UserStore {
@@ -38,6 +45,8 @@ class UserStore {
   virtual ~UserStore() = default;
   virtual absl::StatusOr<UserRecord> Create(const NewUser& user) = 0;
   virtual absl::StatusOr<UserRecord> Get(const std::string& address) = 0;
+  virtual absl::StatusOr<UserRecord> GetById(uint64_t id) = 0;
+  virtual absl::StatusOr<UserCredentials> GetCredentials(const std::string& address) = 0;
   virtual absl::Status Delete(const std::string& address) = 0;
   virtual absl::Status SetPassword(const std::string& address, const std::string& password_hash,
                                    const ScramCredentials& scram) = 0;
@@ -52,6 +61,8 @@ class PgUserStore : public UserStore {
   explicit PgUserStore(common::PgPool& pool) : pool_(pool) {}
   absl::StatusOr<UserRecord> Create(const NewUser& user) override;
   absl::StatusOr<UserRecord> Get(const std::string& address) override;
+  absl::StatusOr<UserRecord> GetById(uint64_t id) override;
+  absl::StatusOr<UserCredentials> GetCredentials(const std::string& address) override;
   absl::Status Delete(const std::string& address) override;
   absl::Status SetPassword(const std::string& address, const std::string& password_hash,
                            const ScramCredentials& scram) override;

@@ -115,34 +115,57 @@ std::string SignSessionToken(const auth::v1::TokenClaims& claims, const KeyRing&
   return Cat(body, ".", Base64UrlEncode(signature));
 }
 
-absl::StatusOr<auth::v1::TokenClaims> VerifySessionToken(std::string_view token,
-                                                         const KeyRing& keys, absl::Time now,
-                                                         absl::Duration skew) {
-  if (token.size() > kMaxTokenBytes || !token.starts_with(kTokenPrefix)) {
-    return absl::UnauthenticatedError("malformed token");
-  }
+TokenCheck CheckSessionToken(std::string_view token, const KeyRing& keys, absl::Time now,
+                             absl::Duration skew) {
+  using Reason = TokenCheck::Reason;
+  TokenCheck out;
+  if (token.size() > kMaxTokenBytes || !token.starts_with(kTokenPrefix)) return out;
   const size_t dot = token.find('.', kTokenPrefix.size());
-  if (dot == std::string_view::npos) return absl::UnauthenticatedError("malformed token");
+  if (dot == std::string_view::npos) return out;
   const std::string_view body = token.substr(0, dot);
   std::optional<std::string> claims_bytes = Base64UrlDecode(body.substr(kTokenPrefix.size()));
   std::optional<std::string> signature = Base64UrlDecode(token.substr(dot + 1));
   auth::v1::TokenClaims claims;
-  if (!claims_bytes || !signature || !claims.ParseFromString(*claims_bytes)) {
-    return absl::UnauthenticatedError("malformed token");
-  }
-  if (claims.algorithm() != auth::v1::SIGNATURE_ALGORITHM_HMAC_SHA256) {
-    return absl::UnauthenticatedError("unsupported token algorithm");
+  if (!claims_bytes || !signature || !claims.ParseFromString(*claims_bytes)) return out;
+  out.claims = claims;
+  // Only the algorithm we verify with is accepted: the field cannot downgrade anything.
+  if (claims.algorithm() != auth::v1::SIGNATURE_ALGORITHM_HMAC_SHA256 || claims.user_id() == 0) {
+    return out;
   }
   const std::string* key = keys.Find(claims.key_id());
-  if (key == nullptr) return absl::UnauthenticatedError("unknown token key");
+  if (key == nullptr) {
+    out.reason = Reason::kUnknownKey;
+    return out;
+  }
   if (!ConstantTimeEquals(HmacSha256(*key, body), *signature)) {
-    return absl::UnauthenticatedError("bad token signature");
+    out.reason = Reason::kBadSignature;
+    return out;
   }
   if (!claims.has_expires_at() || FromProto(claims.expires_at()) + skew < now) {
-    return absl::UnauthenticatedError("token expired");
+    out.reason = Reason::kExpired;
+    return out;
   }
-  if (claims.user_id() == 0) return absl::UnauthenticatedError("token without user");
-  return claims;
+  out.reason = Reason::kValid;
+  return out;
+}
+
+absl::StatusOr<auth::v1::TokenClaims> VerifySessionToken(std::string_view token,
+                                                         const KeyRing& keys, absl::Time now,
+                                                         absl::Duration skew) {
+  TokenCheck check = CheckSessionToken(token, keys, now, skew);
+  switch (check.reason) {
+    case TokenCheck::Reason::kValid:
+      return *std::move(check.claims);
+    case TokenCheck::Reason::kMalformed:
+      return absl::UnauthenticatedError("malformed token");
+    case TokenCheck::Reason::kUnknownKey:
+      return absl::UnauthenticatedError("unknown token key");
+    case TokenCheck::Reason::kBadSignature:
+      return absl::UnauthenticatedError("bad token signature");
+    case TokenCheck::Reason::kExpired:
+      return absl::UnauthenticatedError("token expired");
+  }
+  return absl::UnauthenticatedError("token refused");
 }
 
 std::string CapabilitySignature(std::string_view key, std::string_view domain,

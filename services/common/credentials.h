@@ -47,6 +47,16 @@ std::optional<std::string> Base64UrlDecode(std::string_view text);
 // where the signed part is everything before the second '.'.
 std::string SignSessionToken(const auth::v1::TokenClaims& claims, const KeyRing& keys);
 
+// The outcome of checking a token, with the claims whenever they could be decoded (never
+// trust them unless reason is kValid).
+struct TokenCheck {
+  enum class Reason { kValid, kMalformed, kUnknownKey, kBadSignature, kExpired };
+  Reason reason = Reason::kMalformed;
+  std::optional<auth::v1::TokenClaims> claims;
+};
+TokenCheck CheckSessionToken(std::string_view token, const KeyRing& keys, absl::Time now,
+                             absl::Duration skew = absl::Seconds(30));
+
 // Verifies signature and expiry (with `skew` tolerance). Unauthenticated on any failure;
 // the message says which (malformed, unknown key, bad signature, expired) for logs only.
 absl::StatusOr<auth::v1::TokenClaims> VerifySessionToken(std::string_view token,

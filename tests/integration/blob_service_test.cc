@@ -44,6 +44,8 @@ class BlobServiceTest : public ::testing::Test {
     Start();
   }
   static void TearDownTestSuite() {
+    delete stub_;
+    stub_ = nullptr;
     delete blobd_;
     delete dir_;
   }
@@ -63,6 +65,7 @@ class BlobServiceTest : public ::testing::Test {
                         std::chrono::seconds(20)))
         << blobd_->process->Log();
     auto channel = common::MakeChannel("127.0.0.1:" + std::to_string(blobd_->grpc_port), {});
+    delete stub_;
     stub_ = v1::BlobService::NewStub(*channel).release();
   }
 
