@@ -1,14 +1,12 @@
 #pragma once
 
-#include <hiredis/hiredis.h>
-
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "services/common/redis_client.h"
 
 namespace tern::auth {
 
@@ -39,8 +37,8 @@ class Throttle {
 
 class RedisThrottle final : public Throttle {
  public:
-  explicit RedisThrottle(ThrottleOptions options) : options_(std::move(options)) {}
-  ~RedisThrottle() override;
+  explicit RedisThrottle(ThrottleOptions options)
+      : options_(std::move(options)), redis_(options_.redis_addr, options_.redis_timeout) {}
 
   std::optional<absl::Duration> LockedOut(const std::string& user, const std::string& ip) override;
   absl::Duration RecordFailure(const std::string& user, const std::string& ip) override;
@@ -50,18 +48,8 @@ class RedisThrottle final : public Throttle {
   static std::string IpKey(const std::string& ip) { return "tern:authfail:ip:" + ip; }
 
  private:
-  // A reply to the command, or nullptr when Redis is unreachable (connection dropped).
-  redisReply* Command(const char* format, const std::string& key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  redisReply* Command(const char* format, const std::string& key, long long arg)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool Connect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Drop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   ThrottleOptions options_;
-  std::mutex mu_;
-  redisContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
-  absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  common::RedisClient redis_;
 };
 
 // The address part of "ip:port" / "[v6]:port" (the whole string when there is no port).

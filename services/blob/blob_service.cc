@@ -12,7 +12,6 @@ using common::ToGrpc;
 
 constexpr char kErrorReasonKey[] = "tern-error-reason";
 constexpr char kGrantDomain[] = "tern-blob-grant-v1";
-constexpr char kReceiptDomain[] = "tern-put-receipt-v1";
 constexpr size_t kMaxChunk = 1 << 20;
 constexpr int kMaxRanges = 64;
 constexpr uint32_t kDefaultListPage = 100000;
@@ -45,20 +44,6 @@ void ToProto(const BlobInfo& info, v1::BlobInfo* out) {
 }
 
 }  // namespace
-
-std::string IssueBlobGrant(const common::KeyRing& keys, const std::string& blob_id,
-                           uint64_t user_id, absl::Time expires_at) {
-  v1::BlobGrantClaims claims;
-  claims.set_blob_id(blob_id);
-  claims.set_user_id(user_id);
-  SetTime(claims.mutable_expires_at(), expires_at);
-  v1::BlobGrant grant;
-  grant.set_claims(claims.SerializeAsString());
-  grant.set_key_id(keys.signing_key_id());
-  grant.set_signature(
-      common::CapabilitySignature(*keys.Find(keys.signing_key_id()), kGrantDomain, grant.claims()));
-  return grant.SerializeAsString();
-}
 
 grpc::Status BlobServiceImpl::CheckRead(grpc::ServerContext* ctx, const std::string& blob_id,
                                         const std::string& grant_bytes) {
@@ -150,18 +135,10 @@ grpc::Status BlobServiceImpl::Put(grpc::ServerContext* ctx,
   resp->set_already_existed(result->already_existed);
   if (!options_.capability_keys.empty()) {
     const absl::Time now = absl::Now();
-    v1::PutReceiptClaims claims;
-    claims.set_blob_id(result->info.id);
-    claims.set_size(result->info.size);
-    SetTime(claims.mutable_issued_at(), now);
-    SetTime(claims.mutable_expires_at(), now + options_.put_receipt_ttl);
-    v1::PutReceipt receipt;
-    receipt.set_claims(claims.SerializeAsString());
-    receipt.set_key_id(options_.capability_keys.signing_key_id());
-    receipt.set_signature(common::CapabilitySignature(
-        *options_.capability_keys.Find(receipt.key_id()), kReceiptDomain, receipt.claims()));
-    resp->set_put_receipt(receipt.SerializeAsString());
-    *resp->mutable_put_receipt_expires_at() = claims.expires_at();
+    const absl::Time expires = now + options_.put_receipt_ttl;
+    resp->set_put_receipt(common::IssuePutReceipt(options_.capability_keys, result->info.id,
+                                                  result->info.size, now, expires));
+    SetTime(resp->mutable_put_receipt_expires_at(), expires);
   }
   return grpc::Status::OK;
 }

@@ -46,8 +46,6 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   BlobServiceOptions options_;
 };
 
-// The signed grant metad issues (blob.proto BlobGrant), for metad and tests.
-std::string IssueBlobGrant(const common::KeyRing& keys, const std::string& blob_id,
-                           uint64_t user_id, absl::Time expires_at);
+using common::IssueBlobGrant;
 
 }  // namespace tern::blob

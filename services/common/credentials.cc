@@ -178,6 +178,66 @@ std::string CapabilitySignature(std::string_view key, std::string_view domain,
   return HmacSha256(key, data);
 }
 
+namespace {
+constexpr char kGrantDomain[] = "tern-blob-grant-v1";
+constexpr char kReceiptDomain[] = "tern-put-receipt-v1";
+
+void SetTime(google::protobuf::Timestamp* out, absl::Time t) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+}  // namespace
+
+std::string IssueBlobGrant(const KeyRing& keys, const std::string& blob_id, uint64_t user_id,
+                           absl::Time expires_at) {
+  blob::v1::BlobGrantClaims claims;
+  claims.set_blob_id(blob_id);
+  claims.set_user_id(user_id);
+  SetTime(claims.mutable_expires_at(), expires_at);
+  blob::v1::BlobGrant grant;
+  grant.set_claims(claims.SerializeAsString());
+  grant.set_key_id(keys.signing_key_id());
+  grant.set_signature(
+      CapabilitySignature(*keys.Find(keys.signing_key_id()), kGrantDomain, grant.claims()));
+  return grant.SerializeAsString();
+}
+
+std::string IssuePutReceipt(const KeyRing& keys, const std::string& blob_id, uint64_t size,
+                            absl::Time issued_at, absl::Time expires_at) {
+  blob::v1::PutReceiptClaims claims;
+  claims.set_blob_id(blob_id);
+  claims.set_size(size);
+  SetTime(claims.mutable_issued_at(), issued_at);
+  SetTime(claims.mutable_expires_at(), expires_at);
+  blob::v1::PutReceipt receipt;
+  receipt.set_claims(claims.SerializeAsString());
+  receipt.set_key_id(keys.signing_key_id());
+  receipt.set_signature(
+      CapabilitySignature(*keys.Find(keys.signing_key_id()), kReceiptDomain, receipt.claims()));
+  return receipt.SerializeAsString();
+}
+
+absl::Status VerifyPutReceipt(const KeyRing& keys, std::string_view bytes,
+                              const std::string& blob_id, uint64_t size, absl::Time now) {
+  blob::v1::PutReceipt receipt;
+  blob::v1::PutReceiptClaims claims;
+  const std::string* key = nullptr;
+  if (!receipt.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+      !claims.ParseFromString(receipt.claims()) || (key = keys.Find(receipt.key_id())) == nullptr ||
+      !ConstantTimeEquals(CapabilitySignature(*key, kReceiptDomain, receipt.claims()),
+                          receipt.signature())) {
+    return absl::PermissionDeniedError("put receipt refused");
+  }
+  if (claims.blob_id() != blob_id || claims.size() != size) {
+    return absl::PermissionDeniedError("put receipt is for other bytes");
+  }
+  if (FromProto(claims.expires_at()) + absl::Seconds(30) < now) {
+    return absl::PermissionDeniedError("put receipt expired");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Caller> CallerAuthenticator::Authenticate(const grpc::ServerContext& ctx) const {
   if (const std::string admin = MetadataOf(ctx, kAdminTokenKey); !admin.empty()) {
     if (!admin_token_.empty() && ConstantTimeEquals(admin, admin_token_)) {

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
 #include "tern/auth/v1/auth.pb.h"
+#include "tern/blob/v1/blob.pb.h"
 
 namespace tern::common {
 
@@ -67,6 +68,15 @@ absl::StatusOr<auth::v1::TokenClaims> VerifySessionToken(std::string_view token,
 // proto/tern/blob/v1/blob.proto): HMAC-SHA-256(key, domain || 0x00 || claims).
 std::string CapabilitySignature(std::string_view key, std::string_view domain,
                                 std::string_view claims);
+
+// Blob capabilities (blob.proto BlobGrant and PutReceipt), signed with the blob key ring.
+std::string IssueBlobGrant(const KeyRing& keys, const std::string& blob_id, uint64_t user_id,
+                           absl::Time expires_at);
+std::string IssuePutReceipt(const KeyRing& keys, const std::string& blob_id, uint64_t size,
+                            absl::Time issued_at, absl::Time expires_at);
+// PermissionDenied unless receipt is a valid, unexpired PutReceipt for blob_id and size.
+absl::Status VerifyPutReceipt(const KeyRing& keys, std::string_view receipt,
+                              const std::string& blob_id, uint64_t size, absl::Time now);
 
 // What a caller presented, decided once per call from its gRPC metadata.
 struct Caller {

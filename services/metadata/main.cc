@@ -1,6 +1,7 @@
 // tern-metad: mailboxes, messages, flags, UID/MODSEQ counters, change log, search.
 #include <vector>
 
+#include "services/common/credentials.h"
 #include "services/common/log.h"
 #include "services/common/pg_pool.h"
 #include "services/common/redis_check.h"
@@ -22,6 +23,14 @@ std::vector<SettingSpec> Settings() {
   const std::vector<SettingSpec> own = {
       {"migrate-on-start", "TERN_MIGRATE_ON_START", "true", SettingType::kBool,
        "apply pending schema migrations at start (else: ternctl migrate)"},
+      {"token-key-file", "TERN_TOKEN_KEY_FILE", "", SettingType::kString,
+       "key ring verifying session and delivery tokens (required)"},
+      {"blob-key-file", "TERN_BLOB_KEY_FILE", "", SettingType::kString,
+       "key ring shared with blobd: verifies put receipts, signs blob grants (required)"},
+      {"admin-token-file", "TERN_ADMIN_TOKEN_FILE", "", SettingType::kString,
+       "file holding the operator credential (SetQuota)"},
+      {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
+       "largest message APPEND accepts, octets (APPENDLIMIT, RFC 7889)"},
   };
   s.insert(s.end(), own.begin(), own.end());
   return s;
@@ -46,7 +55,31 @@ int main(int argc, char** argv) {
                                   {{"error", std::string(version.status().message())}});
           }
         }
-        auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>());
+        absl::StatusOr<tern::common::KeyRing> token_keys =
+            tern::common::KeyRing::Load(cfg.GetString("token-key-file"));
+        if (!token_keys.ok()) {
+          return absl::InvalidArgumentError(
+              tern::Cat("--token-key-file: ", token_keys.status().message()));
+        }
+        absl::StatusOr<tern::common::KeyRing> blob_keys =
+            tern::common::KeyRing::Load(cfg.GetString("blob-key-file"));
+        if (!blob_keys.ok()) {
+          return absl::InvalidArgumentError(
+              tern::Cat("--blob-key-file: ", blob_keys.status().message()));
+        }
+        absl::StatusOr<std::string> admin_token =
+            tern::common::ReadSecretFile(cfg.GetString("admin-token-file"));
+        if (!admin_token.ok()) return admin_token.status();
+        auto* store = rt.Own(std::make_unique<tern::metadata::MetadataStore>(
+            *pool, tern::metadata::StoreOptions{
+                       .blob_keys = *blob_keys,
+                       .append_limit = static_cast<uint64_t>(cfg.GetInt("append-limit"))}));
+        auto* notifier = rt.Own(
+            std::make_unique<tern::metadata::Notifier>(cfg.GetString("redis-addr"), rt.metrics()));
+        auto* callers = rt.Own(std::make_unique<tern::common::CallerAuthenticator>(
+            *token_keys, std::string(), *admin_token));
+        auto* service = rt.Own(
+            std::make_unique<tern::metadata::MetadataServiceImpl>(*store, *notifier, *callers));
         rt.AddService(service, tern::metadata::v1::MetadataService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",

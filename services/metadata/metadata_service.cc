@@ -1,1 +1,286 @@
 #include "services/metadata/metadata_service.h"
+
+#include "services/common/grpc_status.h"
+
+namespace tern::metadata {
+namespace {
+
+constexpr size_t kFetchBatch = 1000;
+constexpr size_t kFetchBatchBytes = 1 << 20;
+constexpr int kChangesBatch = 10000;
+
+}  // namespace
+
+absl::StatusOr<uint64_t> MetadataServiceImpl::User(const grpc::ServerContext& ctx,
+                                                   bool allow_deliver) const {
+  absl::StatusOr<common::Caller> caller = callers_.Authenticate(ctx);
+  if (!caller.ok()) return caller.status();
+  if (caller->kind == common::Caller::Kind::kSession ||
+      (allow_deliver && caller->kind == common::Caller::Kind::kDeliver)) {
+    return caller->user_id;
+  }
+  return absl::PermissionDeniedError("this credential cannot do that");
+}
+
+grpc::Status MetadataServiceImpl::Fail(grpc::ServerContext* ctx, const absl::Status& status) const {
+  if (const v1::ErrorReason reason = ReasonOf(status); reason != v1::ERROR_REASON_UNSPECIFIED) {
+    ctx->AddTrailingMetadata("tern-error-reason", v1::ErrorReason_Name(reason));
+  }
+  return common::ToGrpc(status);
+}
+
+#define TERN_USER(var, ...)                                      \
+  absl::StatusOr<uint64_t> var##_or = User(*ctx, ##__VA_ARGS__); \
+  if (!var##_or.ok()) return Fail(ctx, var##_or.status());       \
+  const uint64_t var = *var##_or
+
+grpc::Status MetadataServiceImpl::CreateMailbox(grpc::ServerContext* ctx,
+                                                const v1::CreateMailboxRequest* req,
+                                                v1::Mailbox* resp) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::Mailbox> m = store_.CreateMailbox(user, *req, notices);
+  notifier_.Publish(notices);
+  if (!m.ok()) return Fail(ctx, m.status());
+  *resp = *std::move(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::DeleteMailbox(grpc::ServerContext* ctx,
+                                                const v1::DeleteMailboxRequest* req,
+                                                v1::DeleteMailboxResponse*) {
+  TERN_USER(user);
+  Notices notices;
+  absl::Status s = store_.DeleteMailbox(user, req->name(), notices);
+  notifier_.Publish(notices);
+  return s.ok() ? grpc::Status::OK : Fail(ctx, s);
+}
+
+grpc::Status MetadataServiceImpl::RenameMailbox(grpc::ServerContext* ctx,
+                                                const v1::RenameMailboxRequest* req,
+                                                v1::Mailbox* resp) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::Mailbox> m =
+      store_.RenameMailbox(user, req->old_name(), req->new_name(), notices);
+  notifier_.Publish(notices);
+  if (!m.ok()) return Fail(ctx, m.status());
+  *resp = *std::move(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::ListMailboxes(grpc::ServerContext* ctx,
+                                                const v1::ListMailboxesRequest* req,
+                                                v1::ListMailboxesResponse* resp) {
+  TERN_USER(user);
+  absl::StatusOr<v1::ListMailboxesResponse> list = store_.ListMailboxes(user, *req);
+  if (!list.ok()) return Fail(ctx, list.status());
+  *resp = *std::move(list);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::Subscribe(grpc::ServerContext* ctx,
+                                            const v1::SubscribeRequest* req,
+                                            v1::SubscribeResponse*) {
+  TERN_USER(user);
+  Notices notices;
+  absl::Status s = store_.SetSubscribed(user, req->name(), true, notices);
+  return s.ok() ? grpc::Status::OK : Fail(ctx, s);
+}
+
+grpc::Status MetadataServiceImpl::Unsubscribe(grpc::ServerContext* ctx,
+                                              const v1::UnsubscribeRequest* req,
+                                              v1::UnsubscribeResponse*) {
+  TERN_USER(user);
+  Notices notices;
+  absl::Status s = store_.SetSubscribed(user, req->name(), false, notices);
+  return s.ok() ? grpc::Status::OK : Fail(ctx, s);
+}
+
+grpc::Status MetadataServiceImpl::GetStatus(grpc::ServerContext* ctx,
+                                            const v1::GetStatusRequest* req,
+                                            v1::MailboxStatus* resp) {
+  TERN_USER(user);
+  std::vector<v1::StatusItem> items;
+  for (int i : req->items()) items.push_back(static_cast<v1::StatusItem>(i));
+  absl::StatusOr<v1::MailboxStatus> s = store_.GetStatus(user, req->name(), items);
+  if (!s.ok()) return Fail(ctx, s.status());
+  *resp = *std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::SelectMailbox(grpc::ServerContext* ctx,
+                                                const v1::SelectMailboxRequest* req,
+                                                grpc::ServerWriter<v1::SelectChunk>* writer) {
+  TERN_USER(user);
+  absl::StatusOr<std::vector<v1::SelectChunk>> chunks = store_.Select(user, *req);
+  if (!chunks.ok()) return Fail(ctx, chunks.status());
+  for (const v1::SelectChunk& chunk : *chunks) {
+    if (!writer->Write(chunk)) return {grpc::StatusCode::CANCELLED, "client went away"};
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::FetchMessages(
+    grpc::ServerContext* ctx, const v1::FetchMessagesRequest* req,
+    grpc::ServerWriter<v1::FetchMessagesResponse>* writer) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<std::vector<v1::MessageMeta>> metas = store_.Fetch(user, *req, notices);
+  notifier_.Publish(notices);
+  if (!metas.ok()) return Fail(ctx, metas.status());
+  v1::FetchMessagesResponse batch;
+  size_t bytes = 0;
+  for (v1::MessageMeta& meta : *metas) {
+    bytes += meta.ByteSizeLong();
+    *batch.add_messages() = std::move(meta);
+    if (static_cast<size_t>(batch.messages_size()) >= kFetchBatch || bytes >= kFetchBatchBytes) {
+      if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+      batch.Clear();
+      bytes = 0;
+    }
+  }
+  if (batch.messages_size() > 0 && !writer->Write(batch)) {
+    return {grpc::StatusCode::CANCELLED, "client went away"};
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::StoreFlags(grpc::ServerContext* ctx,
+                                             const v1::StoreFlagsRequest* req,
+                                             grpc::ServerWriter<v1::StoreFlagsResponse>* writer) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::StoreFlagsResponse> result = store_.StoreFlags(user, *req, notices);
+  notifier_.Publish(notices);
+  if (!result.ok()) return Fail(ctx, result.status());
+  // At most kChangesBatch updates per message; the last one carries the summary.
+  v1::StoreFlagsResponse batch;
+  for (int i = 0; i < result->updated_size(); ++i) {
+    *batch.add_updated() = result->updated(i);
+    if (batch.updated_size() == kChangesBatch && i + 1 < result->updated_size()) {
+      if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+      batch.Clear();
+    }
+  }
+  *batch.mutable_modified() = result->modified();
+  batch.set_highest_modseq(result->highest_modseq());
+  batch.set_done(true);
+  writer->Write(batch);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::CopyMessages(grpc::ServerContext* ctx,
+                                               const v1::CopyMessagesRequest* req,
+                                               v1::CopyMessagesResponse* resp) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::MoveMessagesResponse> r =
+      store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
+                        req->destination(), req->idempotency_key(), false, notices);
+  notifier_.Publish(notices);
+  if (!r.ok()) return Fail(ctx, r.status());
+  *resp->mutable_copy_uid() = r->copy_uid();
+  resp->set_destination_highest_modseq(r->destination_highest_modseq());
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::MoveMessages(grpc::ServerContext* ctx,
+                                               const v1::MoveMessagesRequest* req,
+                                               v1::MoveMessagesResponse* resp) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::MoveMessagesResponse> r =
+      store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
+                        req->destination(), req->idempotency_key(), true, notices);
+  notifier_.Publish(notices);
+  if (!r.ok()) return Fail(ctx, r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::Expunge(grpc::ServerContext* ctx, const v1::ExpungeRequest* req,
+                                          v1::ExpungeResponse* resp) {
+  TERN_USER(user);
+  Notices notices;
+  absl::StatusOr<v1::ExpungeResponse> r = store_.Expunge(user, *req, notices);
+  notifier_.Publish(notices);
+  if (!r.ok()) return Fail(ctx, r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::AppendMessages(grpc::ServerContext* ctx,
+                                                 const v1::AppendMessagesRequest* req,
+                                                 v1::AppendMessagesResponse* resp) {
+  TERN_USER(user, /*allow_deliver=*/true);
+  Notices notices;
+  absl::StatusOr<v1::AppendMessagesResponse> r = store_.Append(user, *req, notices);
+  notifier_.Publish(notices);
+  if (!r.ok()) return Fail(ctx, r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::GetChanges(grpc::ServerContext* ctx,
+                                             const v1::GetChangesRequest* req,
+                                             grpc::ServerWriter<v1::GetChangesResponse>* writer) {
+  TERN_USER(user);
+  absl::StatusOr<v1::GetChangesResponse> r = store_.GetChanges(user, *req);
+  if (!r.ok()) return Fail(ctx, r.status());
+  v1::GetChangesResponse batch;
+  for (int i = 0; i < r->changed_size(); ++i) {
+    *batch.add_changed() = r->changed(i);
+    if (batch.changed_size() == kChangesBatch) {
+      if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+      batch.Clear();
+    }
+  }
+  *batch.mutable_vanished() = r->vanished();
+  *batch.mutable_summary() = r->summary();
+  writer->Write(batch);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::GetQuota(grpc::ServerContext* ctx, const v1::GetQuotaRequest* req,
+                                           v1::GetQuotaResponse* resp) {
+  TERN_USER(user);
+  if (!req->root().empty()) {
+    return Fail(ctx, ReasonError(absl::StatusCode::kNotFound, v1::ERROR_REASON_NONEXISTENT,
+                                 "the only quota root is \"\""));
+  }
+  absl::StatusOr<v1::QuotaRoot> q = store_.GetQuota(user);
+  if (!q.ok()) return Fail(ctx, q.status());
+  *resp->mutable_quota() = *std::move(q);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::GetQuotaRoot(grpc::ServerContext* ctx,
+                                               const v1::GetQuotaRootRequest* req,
+                                               v1::GetQuotaRootResponse* resp) {
+  TERN_USER(user);
+  if (absl::Status s = store_.CheckMailboxExists(user, req->mailbox()); !s.ok()) {
+    return Fail(ctx, s);
+  }
+  absl::StatusOr<v1::QuotaRoot> q = store_.GetQuota(user);
+  if (!q.ok()) return Fail(ctx, q.status());
+  resp->set_mailbox(req->mailbox());
+  resp->add_roots("");
+  *resp->add_quotas() = *std::move(q);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* req,
+                                           v1::SetQuotaResponse* resp) {
+  absl::StatusOr<common::Caller> caller = callers_.Authenticate(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  if (caller->kind != common::Caller::Kind::kAdmin) {
+    return {grpc::StatusCode::PERMISSION_DENIED, "SetQuota needs the admin credential"};
+  }
+  absl::StatusOr<v1::QuotaRoot> q = store_.SetQuota(*req);
+  if (!q.ok()) return Fail(ctx, q.status());
+  *resp->mutable_quota() = *std::move(q);
+  return grpc::Status::OK;
+}
+
+}  // namespace tern::metadata

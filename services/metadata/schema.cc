@@ -27,8 +27,79 @@ CREATE UNIQUE INDEX users_address_key ON users (address);
 CREATE INDEX users_domain_idx ON users ((split_part(address, '@', 2)), id);
 )sql";
 
+// Version 2: mailboxes and messages (owned by tern-metad). UIDVALIDITY comes from one
+// global sequence, so a mailbox re-created under an old name always gets a greater one
+// (RFC 3501 2.3.1.1). Every change to a mailbox takes its row lock (UIDNEXT,
+// HIGHESTMODSEQ), so concurrent replicas serialize per mailbox and UIDs never repeat.
+constexpr char kMailboxes[] = R"sql(
+CREATE SEQUENCE mailbox_uidvalidity_seq MINVALUE 1 MAXVALUE 4294967295;
+CREATE TABLE mailboxes (
+  id             bigserial PRIMARY KEY,
+  user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  name           text NOT NULL,
+  selectable     boolean NOT NULL DEFAULT true,
+  uidvalidity    bigint NOT NULL DEFAULT nextval('mailbox_uidvalidity_seq'),
+  uidnext        bigint NOT NULL DEFAULT 1 CHECK (uidnext BETWEEN 1 AND 4294967296),
+  highest_modseq bigint NOT NULL DEFAULT 1,
+  recent_uid     bigint NOT NULL DEFAULT 1,
+  special_use    smallint[] NOT NULL DEFAULT '{}',
+  keywords       text[] NOT NULL DEFAULT '{}',
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX mailboxes_user_name_key ON mailboxes (user_id, name);
+
+CREATE TABLE subscriptions (
+  user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  name    text NOT NULL,
+  PRIMARY KEY (user_id, name)
+);
+
+CREATE TABLE messages (
+  mailbox_id    bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+  uid           bigint NOT NULL,
+  modseq        bigint NOT NULL,
+  system_flags  integer NOT NULL DEFAULT 0,
+  keywords      text[] NOT NULL DEFAULT '{}',
+  blob_id       text NOT NULL,
+  size          bigint NOT NULL,
+  internal_date timestamptz NOT NULL,
+  tz_offset_min integer NOT NULL DEFAULT 0,
+  parsed        bytea,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX messages_modseq_idx ON messages (mailbox_id, modseq);
+CREATE INDEX messages_blob_idx ON messages (blob_id);
+
+-- Expunged UIDs with the MODSEQ of their expunge (QRESYNC VANISHED; invariant 3).
+CREATE TABLE vanished (
+  mailbox_id bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+  uid        bigint NOT NULL,
+  modseq     bigint NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX vanished_modseq_idx ON vanished (mailbox_id, modseq);
+
+-- Results of calls that carry an idempotency key, so a retry gets the first answer.
+CREATE TABLE idempotency (
+  user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  key          text NOT NULL,
+  request_hash bytea NOT NULL,
+  response     bytea NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (user_id, key)
+);
+
+-- Quota usage per user, kept in step with messages inside each transaction.
+CREATE TABLE quota_usage (
+  user_id       bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  storage_bytes bigint NOT NULL DEFAULT 0,
+  messages      bigint NOT NULL DEFAULT 0
+);
+)sql";
+
 constexpr common::Migration kMigrations[] = {
     {1, "users", kUsers},
+    {2, "mailboxes", kMailboxes},
 };
 
 }  // namespace

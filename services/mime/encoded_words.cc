@@ -46,8 +46,8 @@ bool IsAsciiCharset(std::string_view c) {
 }
 
 bool IsLatin1Charset(std::string_view c) {
-  return IsOneOf(c, {"iso88591", "iso88591:1987", "latin1", "l1", "isoir100", "cp819",
-                     "ibm819", "csisolatin1"});
+  return IsOneOf(c, {"iso88591", "iso88591:1987", "latin1", "l1", "isoir100", "cp819", "ibm819",
+                     "csisolatin1"});
 }
 
 // Charsets in which every octet below 0x80 is the US-ASCII character (so 7-bit text in them
@@ -165,7 +165,7 @@ struct Segment {
   bool is_word = false;
   std::string_view original;
   std::string charset;  // normalized, language suffix removed
-  std::string bytes;  // decoded octets of a word
+  std::string bytes;    // decoded octets of a word
 };
 
 constexpr size_t kMaxCharsetLength = 64;
@@ -279,9 +279,9 @@ struct Segment2231 {
 
 // All parameters sharing one (case-insensitive) name.
 struct ParamGroup {
-  std::string name;  // spelling of the first occurrence
+  std::string name;                       // spelling of the first occurrence
   std::vector<std::string> plain_values;  // "name=value"
-  std::vector<Segment2231> segments;  // "name*=...", "name*N=...", "name*N*=..."
+  std::vector<Segment2231> segments;      // "name*=...", "name*N=...", "name*N*=..."
 };
 
 bool EqualsNoCase(std::string_view a, std::string_view b) {
@@ -541,11 +541,10 @@ Params DecodeParameters(const std::vector<RawParameter>& raw) {
     std::stable_sort(g.segments.begin(), g.segments.end(),
                      [](const Segment2231& a, const Segment2231& b) { return a.index < b.index; });
     // A repeated index keeps its first occurrence.
-    g.segments.erase(std::unique(g.segments.begin(), g.segments.end(),
-                                 [](const Segment2231& a, const Segment2231& b) {
-                                   return a.index == b.index;
-                                 }),
-                     g.segments.end());
+    g.segments.erase(
+        std::unique(g.segments.begin(), g.segments.end(),
+                    [](const Segment2231& a, const Segment2231& b) { return a.index == b.index; }),
+        g.segments.end());
     const bool extended = std::any_of(g.segments.begin(), g.segments.end(),
                                       [](const Segment2231& s) { return s.extended; });
     if (!extended) {

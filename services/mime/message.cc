@@ -74,7 +74,7 @@ std::string_view ReadToken(std::string_view s, size_t& i) {
 struct Line {
   size_t start = 0;
   size_t content_end = 0;  // before CRLF / LF
-  size_t next = 0;  // start of the following line
+  size_t next = 0;         // start of the following line
 };
 
 // The line starting at `pos`, never looking at or past `end`.
@@ -96,7 +96,11 @@ std::string Unfold(std::string_view v) {
     if (c == '\n' || (c == '\r' && i + 1 < v.size() && v[i + 1] == '\n')) continue;
     out.push_back(c);
   }
-  const std::string_view trimmed = TrimWsp(out);
+  // Trailing CRs too: "\r\r\n" line endings from botched conversions are common.
+  std::string_view trimmed = TrimWsp(out);
+  while (!trimmed.empty() && (IsWsp(trimmed.back()) || trimmed.back() == '\r')) {
+    trimmed.remove_suffix(1);
+  }
   return std::string(trimmed);
 }
 
@@ -160,8 +164,8 @@ enum class TokenKind { kAtom, kQuoted, kDomainLiteral, kSpecial };
 struct Token {
   TokenKind kind;
   std::string_view raw;  // as written (quotes included)
-  std::string text;  // quoted strings unescaped, otherwise == raw
-  bool space_before;  // white space or a comment separates it from the previous token
+  std::string text;      // quoted strings unescaped, otherwise == raw
+  bool space_before;     // white space or a comment separates it from the previous token
 };
 
 struct Comment {
@@ -170,7 +174,9 @@ struct Comment {
 };
 
 // '.' is not special here: it joins dot-atoms and appears in obs-phrase ("John Q. Public").
-bool IsAddressSpecial(char c) { return std::string_view("<>@,;:\\]").find(c) != std::string_view::npos; }
+bool IsAddressSpecial(char c) {
+  return std::string_view("<>@,;:\\]").find(c) != std::string_view::npos;
+}
 
 void Tokenize(std::string_view v, std::vector<Token>& tokens, std::vector<Comment>& comments) {
   size_t i = 0;
@@ -439,15 +445,15 @@ enum class Kind { kLeaf, kMultipart, kMessage };
 // A delimiter line found while scanning, or the end of the input (level == kNoLevel).
 struct Hit {
   size_t line_start = 0;
-  size_t content_end = 0;  // where the part before it ends: the CRLF belongs to the delimiter
-  size_t next = 0;  // first byte after the delimiter line
+  size_t content_end = 0;   // where the part before it ends: the CRLF belongs to the delimiter
+  size_t next = 0;          // first byte after the delimiter line
   size_t level = kNoLevel;  // index into Parser::boundaries_
-  bool close = false;  // "--boundary--"
+  bool close = false;       // "--boundary--"
 };
 
 struct HeaderScan {
-  size_t fields_end = 0;  // end of the header lines (before the blank line)
-  size_t header_end = 0;  // start of the body (after the blank line)
+  size_t fields_end = 0;   // end of the header lines (before the blank line)
+  size_t header_end = 0;   // start of the body (after the blank line)
   std::optional<Hit> hit;  // a delimiter ended the part inside its header
 };
 
@@ -514,12 +520,13 @@ class Parser {
   }
 
   // The first delimiter line at or after `from` (a line start), or the end of the input.
-  Hit FindHit(size_t from) const {
+  // `floor` is the start of the part that the delimiter ends (see MatchDelimiter).
+  Hit FindHit(size_t from, size_t floor) const {
     if (boundaries_.empty()) return EndOfInput();
     const size_t n = raw_.size();
     size_t pos = from;
     while (pos < n) {
-      if (std::optional<Hit> hit = MatchDelimiter(pos, from)) return *hit;
+      if (std::optional<Hit> hit = MatchDelimiter(pos, floor)) return *hit;
       const size_t lf = raw_.find('\n', pos);
       if (lf == std::string_view::npos) break;
       pos = lf + 1;
@@ -650,7 +657,7 @@ class Parser {
       part.envelope = ParseEnvelope(root.headers);
       part.children.push_back(std::move(root));
     } else {
-      hit = FindHit(body_start);
+      hit = FindHit(body_start, body_start);
     }
 
     size_t body_end = std::max(body_start, hit.content_end);
@@ -667,14 +674,14 @@ class Parser {
     const bool digest = EqualsIgnoreCase(part.subtype, "digest");
     boundaries_.emplace_back(*FindParam(part.params, "boundary"));
     const size_t level = boundaries_.size() - 1;
-    Hit hit = FindHit(body_start);  // the preamble is skipped
+    Hit hit = FindHit(body_start, body_start);  // the preamble is skipped
     size_t index = 0;
     bool over_limit = false;
     while (hit.level == level && !hit.close) {
       if (part_count_ >= limits_.max_parts) {
         if (!over_limit) LimitHit(Cat("more than ", limits_.max_parts, " parts; rest skipped"));
         over_limit = true;
-        hit = FindHit(hit.next);
+        hit = FindHit(hit.next, body_start);
         continue;
       }
       ++part_count_;
@@ -685,7 +692,9 @@ class Parser {
     }
     boundaries_.pop_back();
     if (hit.level == level) {
-      hit = FindHit(hit.next);  // the epilogue runs to the enclosing delimiter
+      // The epilogue runs to the enclosing delimiter, whose CRLF may be the one ending the
+      // close delimiter line ("--inner--" CRLF "--outer").
+      hit = FindHit(hit.next, body_start);
     } else {
       Warn(Cat("multipart part \"", part.offsets.section, "\" has no close delimiter"));
     }
@@ -813,11 +822,14 @@ std::optional<std::pair<size_t, size_t>> SectionRange(const ParsedMessage& messa
 
   const std::string_view text = spec.substr(pos);
   if (part == nullptr) {
-    if (EqualsIgnoreCase(text, "HEADER")) return Range{root.offsets.header_start, root.offsets.header_end};
-    if (EqualsIgnoreCase(text, "TEXT")) return Range{root.offsets.header_end, root.offsets.body_end};
+    if (EqualsIgnoreCase(text, "HEADER"))
+      return Range{root.offsets.header_start, root.offsets.header_end};
+    if (EqualsIgnoreCase(text, "TEXT"))
+      return Range{root.offsets.header_end, root.offsets.body_end};
     return std::nullopt;
   }
-  if (EqualsIgnoreCase(text, "MIME")) return Range{part->offsets.header_start, part->offsets.header_end};
+  if (EqualsIgnoreCase(text, "MIME"))
+    return Range{part->offsets.header_start, part->offsets.header_end};
   if (!part->IsMessageRfc822() || part->children.size() != 1) return std::nullopt;
   const PartOffsets& inner = part->children[0].offsets;
   if (EqualsIgnoreCase(text, "HEADER")) return Range{inner.header_start, inner.header_end};

@@ -54,17 +54,17 @@ namespace tern::mime {
 inline constexpr size_t kMaxSupportedDepth = 256;
 
 struct Limits {
-  size_t max_depth = 32;  // multipart and message/rfc822 nesting levels
-  size_t max_parts = 10000;  // body parts in the whole message, the root included
+  size_t max_depth = 32;              // multipart and message/rfc822 nesting levels
+  size_t max_parts = 10000;           // body parts in the whole message, the root included
   size_t max_header_bytes = 1 << 20;  // per header section
-  size_t max_headers = 10000;  // fields per header section
+  size_t max_headers = 10000;         // fields per header section
 };
 
 struct HeaderField {
-  std::string name;  // as written, white space before the colon removed
+  std::string name;   // as written, white space before the colon removed
   std::string value;  // unfolded (RFC 5322 section 2.2.3), leading/trailing SP/HTAB removed
-  size_t start = 0;  // offset of the field's first byte in the raw message
-  size_t end = 0;  // offset just past the field's last line ending (folding included)
+  size_t start = 0;   // offset of the field's first byte in the raw message
+  size_t end = 0;     // offset just past the field's last line ending (folding included)
 };
 
 // One RFC 3501 address structure. Group syntax: start of group has mailbox = group name and
@@ -72,8 +72,8 @@ struct HeaderField {
 // part or a domain the parser fills in "MISSING_MAILBOX" / "MISSING_DOMAIN" (Dovecot's
 // choice), because a NIL host would turn it into a group marker.
 struct Address {
-  std::optional<std::string> name;  // display name, unquoted, encoded words kept raw
-  std::optional<std::string> adl;  // obsolete source route ("@a,@b")
+  std::optional<std::string> name;     // display name, unquoted, encoded words kept raw
+  std::optional<std::string> adl;      // obsolete source route ("@a,@b")
   std::optional<std::string> mailbox;  // local part as written (quotes kept)
   std::optional<std::string> host;
 
@@ -121,17 +121,18 @@ struct BodyPart {
   std::string type;  // "text", "multipart", ... as written; "TEXT" when defaulted
   std::string subtype;
   Params params;  // Content-Type parameters, RFC 2231 applied (see DecodeParameters)
-  std::optional<std::string> id;  // Content-ID
+  std::optional<std::string> id;           // Content-ID
   std::optional<std::string> description;  // Content-Description, not RFC 2047 decoded
-  std::string encoding = "7BIT";  // Content-Transfer-Encoding as written
-  size_t size = 0;  // body octets as stored
-  size_t lines = 0;  // body lines: LF count, plus one for a final line without LF
+  std::string encoding = "7BIT";           // Content-Transfer-Encoding as written
+  size_t size = 0;                         // body octets as stored
+  // Body lines: LF count, plus one for a final line without LF.
+  size_t lines = 0;
   std::optional<std::string> md5;  // Content-MD5
   std::optional<std::string> disposition;  // Content-Disposition type
   Params disposition_params;
-  std::vector<std::string> language;  // Content-Language tags
+  std::vector<std::string> language;    // Content-Language tags
   std::optional<std::string> location;  // Content-Location
-  std::vector<HeaderField> headers;  // this part's header fields in order
+  std::vector<HeaderField> headers;     // this part's header fields in order
   // multipart/*: the parts (never empty). message/rfc822: exactly one element, the root of
   // the encapsulated message (its headers are the encapsulated RFC 5322 header).
   std::vector<BodyPart> children;
@@ -146,9 +147,9 @@ struct BodyPart {
 struct ParsedMessage {
   size_t size = 0;  // bytes of the raw message
   Envelope envelope;
-  BodyPart body;  // the root; body.headers are the message's header fields
-  std::vector<PartOffsets> parts;  // every BodyPart of the tree, depth first, root first
-  bool truncated = false;  // a limit was hit; the structure covers less than the input
+  BodyPart body;                      // the root; body.headers are the message's header fields
+  std::vector<PartOffsets> parts;     // every BodyPart of the tree, depth first, root first
+  bool truncated = false;             // a limit was hit; the structure covers less than the input
   std::vector<std::string> warnings;  // what was repaired or cut (bounded in number)
 
   const std::vector<HeaderField>& headers() const { return body.headers; }
@@ -178,8 +179,7 @@ std::string HeaderFields(std::string_view header_block, const std::vector<std::s
 // `part` ("2", "1.3"); nullopt when that section has no such header.
 std::optional<std::string> SectionHeaderFields(std::string_view raw, const ParsedMessage& message,
                                                std::string_view part,
-                                               const std::vector<std::string>& names,
-                                               bool exclude);
+                                               const std::vector<std::string>& names, bool exclude);
 
 // RFC 5322 section 3.4 address-list / mailbox-list parsing, tolerant of real-world damage
 // (missing brackets, unterminated quotes and comments, stray specials). A display name comes

@@ -43,7 +43,11 @@ class ServicesTest : public ::testing::Test {
     testing::WriteFile(dir_->path() + "/admin.token", std::string(kAdminToken) + "\n");
     testing::WriteFile(dir_->path() + "/token.key", "t1 " + std::string(64, '2') + "\n");
     std::filesystem::create_directories(dir_->path() + "/blobs");
-    metad_ = new Service(Launch("metadata/tern-metad", {"--migrate-on-start=true"}));
+    testing::WriteFile(dir_->path() + "/blob.key", "b1 " + std::string(64, '3') + "\n");
+    metad_ = new Service(
+        Launch("metadata/tern-metad",
+               {"--migrate-on-start=true", "--token-key-file=" + dir_->path() + "/token.key",
+                "--blob-key-file=" + dir_->path() + "/blob.key"}));
     ASSERT_TRUE(WaitReady(*metad_)) << metad_->process->Log();
     authd_ = new Service(
         Launch("auth/tern-authd", {"--admin-token-file=" + dir_->path() + "/admin.token",
@@ -123,14 +127,16 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
 TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
   grpc::ClientContext c1;
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
-  metadata::v1::GetStatusRequest status_req;
-  metadata::v1::MailboxStatus status_resp;
-  EXPECT_EQ(metad->GetStatus(&c1, status_req, &status_resp).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  metadata::v1::SearchMessagesRequest search;
+  auto reader = metad->SearchMessages(&c1, search);
+  metadata::v1::SearchMessagesResponse found;
+  while (reader->Read(&found)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
   // And the calls are counted by method and code.
   EXPECT_NE(HttpGet(metad_->http_port, "/metrics")
                 .body.find("code=\"UNIMPLEMENTED\",method=\"/tern.metadata.v1.MetadataService/"
-                           "GetStatus\""),
+                           "SearchMessages\""),
             std::string::npos);
 }
 

@@ -59,8 +59,9 @@ TEST(EncodedWordsTest, Rfc2231LanguageSuffixIsIgnored) {
 }
 
 TEST(EncodedWordsTest, MalformedWordsStayAsWritten) {
-  for (const std::string text : {"=?utf-8?b?!!!!?=", "=?utf-8?x?abc?=", "=??q?abc?=", "=?utf-8?q?a b?=",
-                                 "=?utf-8?q?abc", "=?utf-8?q?=FF?=", "=?us-ascii?q?=E9?=", "=?"}) {
+  for (const std::string text :
+       {"=?utf-8?b?!!!!?=", "=?utf-8?x?abc?=", "=??q?abc?=", "=?utf-8?q?a b?=", "=?utf-8?q?abc",
+        "=?utf-8?q?=FF?=", "=?us-ascii?q?=E9?=", "=?"}) {
     EXPECT_EQ(DecodeEncodedWords(text), text) << text;
   }
 }
@@ -85,7 +86,7 @@ TEST(CharsetTest, ConvertsOnlyWhatItKnows) {
   EXPECT_EQ(CharsetToUtf8("windows-1252", "abc"), "abc");
   EXPECT_FALSE(CharsetToUtf8("windows-1252", "\x80").has_value());
   EXPECT_FALSE(CharsetToUtf8("iso-2022-jp", "abc").has_value());
-  EXPECT_FALSE(CharsetToUtf8("utf-8", "\xC0\xAF").has_value());  // overlong
+  EXPECT_FALSE(CharsetToUtf8("utf-8", "\xC0\xAF").has_value());      // overlong
   EXPECT_FALSE(CharsetToUtf8("utf-8", "\xED\xA0\x80").has_value());  // surrogate
   EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));
   EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
@@ -163,9 +164,7 @@ TEST(SplitParametersTest, IsTolerant) {
   EXPECT_EQ(raw[2].value, "unterminated");
 }
 
-TEST(PercentDecodeTest, KeepsInvalidEscapes) {
-  EXPECT_EQ(PercentDecode("a%20b%zz%4"), "a b%zz%4");
-}
+TEST(PercentDecodeTest, KeepsInvalidEscapes) { EXPECT_EQ(PercentDecode("a%20b%zz%4"), "a b%zz%4"); }
 
 }  // namespace
 }  // namespace tern::mime

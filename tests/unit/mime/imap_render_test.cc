@@ -142,7 +142,9 @@ TEST(ImapRenderTest, QuotesEscapesAndLiterals) {
   EXPECT_EQ(out, "{10}\r\ntwo\r\nlines");
   out.clear();
   AppendImapString(out, std::string("a\0b", 3));
-  EXPECT_EQ(out, "{3}\r\na\x80" "b");  // CHAR8 excludes NUL
+  EXPECT_EQ(out,
+            "{3}\r\na\x80"
+            "b");  // CHAR8 excludes NUL
   out.clear();
   AppendImapString(out, "");
   EXPECT_EQ(out, "\"\"");
@@ -155,10 +157,11 @@ TEST(ImapRenderTest, EnvelopeGroupsAndSpecialCharacters) {
   Envelope e;
   e.subject = "=?utf-8?q?caf=C3=A9?= \"quoted\"";
   e.to = ParseAddressList("Friends: \"Joe \\\"Q\\\" Public\" <joe@x.org>, b@y.org;, c@z.org");
-  EXPECT_EQ(RenderEnvelope(e),
-            "(NIL \"=?utf-8?q?caf=C3=A9?= \\\"quoted\\\"\" NIL NIL NIL "
-            "((NIL NIL \"Friends\" NIL)(\"Joe \\\"Q\\\" Public\" NIL \"joe\" \"x.org\")"
-            "(NIL NIL \"b\" \"y.org\")(NIL NIL NIL NIL)(NIL NIL \"c\" \"z.org\")) NIL NIL NIL NIL)");
+  EXPECT_EQ(
+      RenderEnvelope(e),
+      "(NIL \"=?utf-8?q?caf=C3=A9?= \\\"quoted\\\"\" NIL NIL NIL "
+      "((NIL NIL \"Friends\" NIL)(\"Joe \\\"Q\\\" Public\" NIL \"joe\" \"x.org\")"
+      "(NIL NIL \"b\" \"y.org\")(NIL NIL NIL NIL)(NIL NIL \"c\" \"z.org\")) NIL NIL NIL NIL)");
 }
 
 TEST(ImapRenderTest, ChildlessMultipartGetsPlaceholderPart) {
@@ -173,8 +176,7 @@ TEST(ImapRenderTest, ChildlessMultipartGetsPlaceholderPart) {
 }
 
 TEST(ImapRenderTest, EightBitParameterIsLiteral) {
-  const std::string raw =
-      "Content-Type: application/pdf; name*=utf-8''%E2%82%AC.pdf\r\n\r\nx";
+  const std::string raw = "Content-Type: application/pdf; name*=utf-8''%E2%82%AC.pdf\r\n\r\nx";
   EXPECT_EQ(RenderBodyStructure(ParseMessage(raw, Limits{}).body, false),
             "(\"application\" \"pdf\" (\"name\" {7}\r\n\xE2\x82\xAC.pdf) NIL NIL \"7BIT\" 1)");
 }

@@ -28,8 +28,9 @@ std::vector<std::string> Shape(const BodyPart& part) {
 
 // The example of RFC 3501 section 6.4.5, built so that every section's bytes are known.
 struct SectionExample {
-  std::string header = "From: a@example.com\r\nSubject: sections\r\n"
-                       "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
+  std::string header =
+      "From: a@example.com\r\nSubject: sections\r\n"
+      "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
   std::string p1 = "part one\r\nline two";
   std::string p2 = "two";
   std::string p3_mime = "Content-Type: message/rfc822\r\n\r\n";
@@ -44,13 +45,14 @@ struct SectionExample {
   std::string p4221 = "plain";
   std::string p4222 = "<bold>rich</bold>";
   std::string p422 = "--m422\r\nContent-Type: text/plain\r\n\r\n" + p4221 +
-                     "\r\n--m422\r\nContent-Type: text/richtext\r\n\r\n" + p4222 +
-                     "\r\n--m422--";
-  std::string p42_text = "--m42\r\nContent-Type: text/plain\r\n\r\nfour two one\r\n"
-                         "--m42\r\nContent-Type: multipart/alternative; boundary=\"m422\"\r\n\r\n" +
-                         p422 + "\r\n--m42--";
-  std::string p4 = "--m4\r\n" + p41_mime + "R0lGODlh\r\n--m4\r\nContent-Type: message/rfc822\r\n\r\n" +
-                   p42_header + p42_text + "\r\n--m4--";
+                     "\r\n--m422\r\nContent-Type: text/richtext\r\n\r\n" + p4222 + "\r\n--m422--";
+  std::string p42_text =
+      "--m42\r\nContent-Type: text/plain\r\n\r\nfour two one\r\n"
+      "--m42\r\nContent-Type: multipart/alternative; boundary=\"m422\"\r\n\r\n" +
+      p422 + "\r\n--m42--";
+  std::string p4 = "--m4\r\n" + p41_mime +
+                   "R0lGODlh\r\n--m4\r\nContent-Type: message/rfc822\r\n\r\n" + p42_header +
+                   p42_text + "\r\n--m4--";
   std::string text = "--outer\r\nContent-Type: text/plain\r\n\r\n" + p1 +
                      "\r\n--outer\r\nContent-Type: application/octet-stream\r\n\r\n" + p2 +
                      "\r\n--outer\r\n" + p3_mime + p3_header + p3_text +
@@ -119,9 +121,9 @@ TEST(MessageTest, Rfc3501SectionExampleRanges) {
 TEST(MessageTest, SectionRangeRejectsWhatDoesNotExist) {
   const SectionExample ex;
   const ParsedMessage m = ParseMessage(ex.raw, Limits{});
-  for (const char* spec : {"0", "5", "1.", ".1", "1..2", "4.3", "3.3", "4.1.1", "1.HEADER",
-                           "4.TEXT", "MIME", "HEADER.FIELDS (From)", "1.BOGUS", "x",
-                           "99999999999999999999", "1.2"}) {
+  for (const char* spec :
+       {"0", "5", "1.", ".1", "1..2", "4.3", "3.3", "4.1.1", "1.HEADER", "4.TEXT", "MIME",
+        "HEADER.FIELDS (From)", "1.BOGUS", "x", "99999999999999999999", "1.2"}) {
     EXPECT_FALSE(SectionRange(m, spec).has_value()) << spec;
   }
 }
@@ -181,6 +183,13 @@ TEST(MessageTest, BareLfAndLoneCr) {
   EXPECT_EQ(m.body.lines, 2u);
 }
 
+TEST(MessageTest, DoubledCarriageReturnsAreTrimmedFromValues) {
+  const ParsedMessage m = ParseMessage("Subject: crcr\r\r\nTo: a@b\r\r\n\r\n", Limits{});
+  EXPECT_EQ(m.envelope.subject, "crcr");
+  ASSERT_EQ(m.envelope.to.size(), 1u);
+  EXPECT_EQ(m.envelope.to[0].host, "b");
+}
+
 TEST(MessageTest, MessageWithoutBlankLineHasEmptyBody) {
   const std::string raw = "From: a@b.c\r\nSubject: no body";
   const ParsedMessage m = ParseMessage(raw, Limits{});
@@ -217,9 +226,10 @@ TEST(MessageTest, ContentTypeDefaultsAndRepairs) {
        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 2 1)"},
       {"Content-Type: multipart/mixed; boundary=never\r\n",
        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 2 1)"},
+      // The encapsulated message is the line "x" alone: a header without a body.
       {"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n",
        "(\"message\" \"rfc822\" NIL NIL NIL \"8bit\" 2 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
-       "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 1) 2)"},
+       "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0) 1)"},
   };
   for (const Case& c : cases) {
     const std::string raw = c.content_type + "\r\nx\n";
@@ -244,8 +254,7 @@ TEST(MessageTest, DelimiterCrlfBelongsToTheDelimiter) {
 }
 
 TEST(MessageTest, MissingCloseDelimiterIsTolerated) {
-  const std::string raw =
-      "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\ntwo\n";
+  const std::string raw = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\ntwo\n";
   const ParsedMessage m = ParseMessage(raw, Limits{});
   ASSERT_EQ(m.body.children.size(), 2u);
   EXPECT_EQ(Section(raw, m, "2"), "two\n");
@@ -355,7 +364,8 @@ TEST(MessageTest, EnvelopeDefaultsAndEmptyFields) {
 }
 
 TEST(MessageTest, FirstOccurrenceOfAHeaderWins) {
-  const ParsedMessage m = ParseMessage("Subject: one\nsubject: two\nCC: a@b\ncc: c@d\n\n", Limits{});
+  const ParsedMessage m =
+      ParseMessage("Subject: one\nsubject: two\nCC: a@b\ncc: c@d\n\n", Limits{});
   EXPECT_EQ(m.envelope.subject, "one");
   ASSERT_EQ(m.envelope.cc.size(), 1u);
   EXPECT_EQ(m.envelope.cc[0].mailbox, "a");
@@ -372,10 +382,11 @@ TEST(AddressTest, Rfc5322AppendixExamples) {
             (std::vector<Address>{Addr("Mary Smith", std::nullopt, "mary", "x.test"),
                                   Addr(std::nullopt, std::nullopt, "jdoe", "example.org"),
                                   Addr("Who?", std::nullopt, "one", "y.test")}));
-  EXPECT_EQ(ParseAddressList("<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>"),
-            (std::vector<Address>{Addr(std::nullopt, std::nullopt, "boss", "nil.test"),
-                                  Addr("Giant; \"Big\" Box", std::nullopt, "sysservices",
-                                       "example.net")}));
+  EXPECT_EQ(
+      ParseAddressList("<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>"),
+      (std::vector<Address>{
+          Addr(std::nullopt, std::nullopt, "boss", "nil.test"),
+          Addr("Giant; \"Big\" Box", std::nullopt, "sysservices", "example.net")}));
   // A.1.3
   EXPECT_EQ(ParseAddressList("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;"),
             (std::vector<Address>{Addr(std::nullopt, std::nullopt, "A Group", std::nullopt),
@@ -384,21 +395,21 @@ TEST(AddressTest, Rfc5322AppendixExamples) {
                                   Addr("John", std::nullopt, "jdoe", "one.test"),
                                   Addr(std::nullopt, std::nullopt, std::nullopt, std::nullopt)}));
   EXPECT_EQ(ParseAddressList("Undisclosed recipients:;"),
-            (std::vector<Address>{Addr(std::nullopt, std::nullopt, "Undisclosed recipients",
-                                       std::nullopt),
-                                  Addr(std::nullopt, std::nullopt, std::nullopt, std::nullopt)}));
+            (std::vector<Address>{
+                Addr(std::nullopt, std::nullopt, "Undisclosed recipients", std::nullopt),
+                Addr(std::nullopt, std::nullopt, std::nullopt, std::nullopt)}));
   // A.5: comments everywhere.
   EXPECT_EQ(ParseAddressList("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>"),
             (std::vector<Address>{Addr("Pete", std::nullopt, "pete", "silly.test")}));
-  EXPECT_EQ(
-      ParseAddressList("A Group(Some people)\r\n     :Chris Jones <c@(Chris's host.)public.example>,"
-                       "\r\n         joe@example.org,\r\n  John <jdoe@one.test> (my dear friend); "
-                       "(the end of the group)"),
-      (std::vector<Address>{Addr(std::nullopt, std::nullopt, "A Group", std::nullopt),
-                            Addr("Chris Jones", std::nullopt, "c", "public.example"),
-                            Addr(std::nullopt, std::nullopt, "joe", "example.org"),
-                            Addr("John", std::nullopt, "jdoe", "one.test"),
-                            Addr(std::nullopt, std::nullopt, std::nullopt, std::nullopt)}));
+  EXPECT_EQ(ParseAddressList(
+                "A Group(Some people)\r\n     :Chris Jones <c@(Chris's host.)public.example>,"
+                "\r\n         joe@example.org,\r\n  John <jdoe@one.test> (my dear friend); "
+                "(the end of the group)"),
+            (std::vector<Address>{Addr(std::nullopt, std::nullopt, "A Group", std::nullopt),
+                                  Addr("Chris Jones", std::nullopt, "c", "public.example"),
+                                  Addr(std::nullopt, std::nullopt, "joe", "example.org"),
+                                  Addr("John", std::nullopt, "jdoe", "one.test"),
+                                  Addr(std::nullopt, std::nullopt, std::nullopt, std::nullopt)}));
   // A.6.3 obs-phrase and obs-route.
   EXPECT_EQ(ParseAddressList("Joe Q. Public <@a.test,@b.test:john.q.public@example.com>"),
             (std::vector<Address>{
@@ -410,13 +421,15 @@ TEST(AddressTest, RealWorldShapes) {
             (std::vector<Address>{Addr("John X. Doe", std::nullopt, "bbb", "ddd.com")}));
   EXPECT_EQ(ParseAddressList("=?utf-8?q?J=C3=B6rg?= <j@x.de>"),
             (std::vector<Address>{Addr("=?utf-8?q?J=C3=B6rg?=", std::nullopt, "j", "x.de")}));
-  EXPECT_EQ(ParseAddressList("\"john doe\"@example.com"),
-            (std::vector<Address>{Addr(std::nullopt, std::nullopt, "\"john doe\"", "example.com")}));
-  EXPECT_EQ(ParseAddressList("undisclosed"),
-            (std::vector<Address>{Addr(std::nullopt, std::nullopt, "undisclosed", "MISSING_DOMAIN")}));
+  EXPECT_EQ(
+      ParseAddressList("\"john doe\"@example.com"),
+      (std::vector<Address>{Addr(std::nullopt, std::nullopt, "\"john doe\"", "example.com")}));
+  EXPECT_EQ(
+      ParseAddressList("undisclosed"),
+      (std::vector<Address>{Addr(std::nullopt, std::nullopt, "undisclosed", "MISSING_DOMAIN")}));
   EXPECT_EQ(ParseAddressList("MAILER DAEMON <>"),
-            (std::vector<Address>{Addr("MAILER DAEMON", std::nullopt, "MISSING_MAILBOX",
-                                       "MISSING_DOMAIN")}));
+            (std::vector<Address>{
+                Addr("MAILER DAEMON", std::nullopt, "MISSING_MAILBOX", "MISSING_DOMAIN")}));
   EXPECT_EQ(ParseAddressList("a@[127.0.0.1], , b@c"),
             (std::vector<Address>{Addr(std::nullopt, std::nullopt, "a", "[127.0.0.1]"),
                                   Addr(std::nullopt, std::nullopt, "b", "c")}));
@@ -426,8 +439,8 @@ TEST(AddressTest, RealWorldShapes) {
 
 TEST(AddressTest, DamagedInputStaysBalanced) {
   // Unterminated quote, comment, bracket and group: best effort, groups always closed.
-  for (const char* value : {"\"Unterminated <a@b>", "a@b (unterminated", "Name <a@b",
-                            "G: a@b", "<<>>@@,,;;::", "x@", "@y", ">", "\\", "a@b@c"}) {
+  for (const char* value : {"\"Unterminated <a@b>", "a@b (unterminated", "Name <a@b", "G: a@b",
+                            "<<>>@@,,;;::", "x@", "@y", ">", "\\", "a@b@c"}) {
     const std::vector<Address> list = ParseAddressList(value);
     int depth = 0;
     for (const Address& a : list) {
@@ -450,7 +463,8 @@ TEST(HeaderFieldsTest, SelectsExactBytesAndAddsTheBlankLine) {
             "Subject: hi\r\n there\r\nsubject : dup\r\n\r\n");
   EXPECT_EQ(HeaderFields(block, {"subject", "cc"}, true), "From: a\r\nTo: b\r\n\r\n");
   EXPECT_EQ(HeaderFields(block, {"X-None"}, false), "\r\n");
-  EXPECT_EQ(HeaderFields(block, {}, true), "From: a\r\nSubject: hi\r\n there\r\nTo: b\r\nsubject : dup\r\n\r\n");
+  EXPECT_EQ(HeaderFields(block, {}, true),
+            "From: a\r\nSubject: hi\r\n there\r\nTo: b\r\nsubject : dup\r\n\r\n");
 }
 
 TEST(HeaderFieldsTest, NoBlankLineWhenTheHeaderHasNone) {

@@ -1,0 +1,647 @@
+// The real tern-metad and tern-blobd binaries with PostgreSQL and Redis: mailboxes, the
+// append -> select -> fetch -> blob read path, flags and MODSEQ, expunge and VANISHED,
+// copy and move, idempotency, quota, concurrent appends, change notices, and isolation
+// between users.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "services/common/credentials.h"
+#include "services/common/grpc_client.h"
+#include "tern/blob/v1/blob.grpc.pb.h"
+#include "tern/metadata/v1/metadata.grpc.pb.h"
+#include "tests/integration/cluster_env.h"
+
+namespace tern::metadata {
+namespace {
+
+using testing::Env;
+using testing::FreePort;
+using testing::HttpGet;
+using testing::Process;
+using testing::TempDir;
+using testing::WaitFor;
+
+const std::string kTokenSecret(32, '\x44');
+const std::string kBlobSecret(32, '\x55');
+constexpr char kAdmin[] = "metad-test-admin";
+
+struct Server {
+  int grpc_port = FreePort();
+  int http_port = FreePort();
+  std::unique_ptr<Process> process;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+// Decodes the compact index of a SelectMailbox stream into (uid, modseq, system flags).
+struct IndexEntry {
+  uint32_t uid;
+  uint64_t modseq;
+  uint32_t flags;
+};
+
+uint64_t ReadVarint(const std::string& s, size_t& pos) {
+  uint64_t v = 0;
+  for (int shift = 0; pos < s.size(); shift += 7) {
+    const auto b = static_cast<unsigned char>(s[pos++]);
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  return v;
+}
+
+class MetadataServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const std::string d = dir_->path();
+    testing::WriteFile(d + "/token.key", "t1 " + std::string(64, '4') + "\n");
+    testing::WriteFile(d + "/blob.key", "b1 " + std::string(64, '5') + "\n");
+    testing::WriteFile(d + "/admin.token", kAdmin);
+    std::filesystem::create_directories(d + "/blobs");
+    metad_ = new Server();
+    metad_->process = std::make_unique<Process>(
+        testing::BinaryDir() + "/services/metadata/tern-metad",
+        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(metad_->grpc_port),
+                                 "--http-listen=127.0.0.1:" + std::to_string(metad_->http_port),
+                                 "--token-key-file=" + d + "/token.key",
+                                 "--blob-key-file=" + d + "/blob.key",
+                                 "--admin-token-file=" + d + "/admin.token",
+                                 "--grpc-max-threads=32", "--pg-pool-size=16"},
+        std::map<std::string, std::string>{{"TERN_PG_DSN", Env().pg().dsn()},
+                                           {"TERN_REDIS_ADDR", Env().redis().addr()}},
+        d + "/metad.log");
+    blobd_ = new Server();
+    blobd_->process = std::make_unique<Process>(
+        testing::BinaryDir() + "/services/blob/tern-blobd",
+        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(blobd_->grpc_port),
+                                 "--http-listen=127.0.0.1:" + std::to_string(blobd_->http_port),
+                                 "--blob-dir=" + d + "/blobs",
+                                 "--token-key-file=" + d + "/token.key",
+                                 "--blob-key-file=" + d + "/blob.key"},
+        std::map<std::string, std::string>{}, d + "/blobd.log");
+    for (Server* s : {metad_, blobd_}) {
+      ASSERT_TRUE(WaitFor([s] { return HttpGet(s->http_port, "/readyz").status == 200; },
+                          std::chrono::seconds(30)))
+          << s->process->Log();
+      s->channel = *common::MakeChannel("127.0.0.1:" + std::to_string(s->grpc_port), {});
+    }
+    meta_ = v1::MetadataService::NewStub(metad_->channel).release();
+    blob_ = blob::v1::BlobService::NewStub(blobd_->channel).release();
+    pqxx::connection conn(Env().pg().dsn());
+    pqxx::work txn(conn);
+    for (const char* address : {"alice@meta.test", "bob@meta.test", "quota@meta.test"}) {
+      const pqxx::row r = txn.exec_params1(
+          "INSERT INTO users (address, password_hash, scram_salt, scram_iterations,"
+          " scram_stored_key, scram_server_key) VALUES ($1, 'x', 'x', 4096, 'x', 'x')"
+          " RETURNING id",
+          std::string(address));
+      ids_.push_back(r[0].as<uint64_t>());
+    }
+    txn.commit();
+  }
+  static void TearDownTestSuite() {
+    delete meta_;
+    delete blob_;
+    delete metad_;
+    delete blobd_;
+    delete dir_;
+  }
+
+  static uint64_t Alice() { return ids_[0]; }
+  static uint64_t Bob() { return ids_[1]; }
+
+  static std::string Token(uint64_t user) {
+    auth::v1::TokenClaims c;
+    c.set_user_id(user);
+    c.set_scope(auth::v1::TOKEN_SCOPE_SESSION);
+    c.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+    return common::SignSessionToken(c, common::KeyRing::Single("t1", kTokenSecret));
+  }
+
+  struct Ctx {
+    explicit Ctx(uint64_t user) {
+      ctx.AddMetadata(common::kSessionTokenKey, Token(user));
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    }
+    std::string Reason() const {
+      auto it = ctx.GetServerTrailingMetadata().find("tern-error-reason");
+      return it == ctx.GetServerTrailingMetadata().end()
+                 ? ""
+                 : std::string(it->second.data(), it->second.size());
+    }
+    grpc::ClientContext ctx;
+  };
+
+  // Stores bytes in blobd and appends them to mailbox for user.
+  static grpc::Status Append(uint64_t user, const std::string& mailbox,
+                             const std::vector<std::string>& messages, const std::string& key,
+                             v1::AppendMessagesResponse* resp, std::string* reason = nullptr,
+                             uint32_t flags = 0) {
+    v1::AppendMessagesRequest req;
+    req.set_mailbox(mailbox);
+    req.set_idempotency_key(key);
+    for (const std::string& bytes : messages) {
+      Ctx put_ctx(user);
+      blob::v1::PutResponse put;
+      auto writer = blob_->Put(&put_ctx.ctx, &put);
+      blob::v1::PutRequest header;
+      header.mutable_header();
+      writer->Write(header);
+      blob::v1::PutRequest data;
+      data.set_data(bytes);
+      writer->Write(data);
+      writer->WritesDone();
+      if (grpc::Status s = writer->Finish(); !s.ok()) return s;
+      v1::AppendItem* item = req.add_items();
+      item->set_blob_id(put.blob_id());
+      item->set_size(put.size());
+      item->set_put_receipt(put.put_receipt());
+      item->mutable_flags()->set_system(flags);
+      item->mutable_parsed()->mutable_envelope()->set_subject("subject of " + key);
+    }
+    Ctx ctx(user);
+    grpc::Status s = meta_->AppendMessages(&ctx.ctx, req, resp);
+    if (reason != nullptr) *reason = ctx.Reason();
+    return s;
+  }
+
+  static std::vector<v1::SelectChunk> Select(uint64_t user, const std::string& name, bool read_only,
+                                             grpc::Status* status,
+                                             std::optional<v1::QresyncParameters> qresync = {}) {
+    Ctx ctx(user);
+    v1::SelectMailboxRequest req;
+    req.set_name(name);
+    req.set_read_only(read_only);
+    req.set_max_chunk_messages(3);
+    if (qresync) *req.mutable_qresync() = *qresync;
+    auto reader = meta_->SelectMailbox(&ctx.ctx, req);
+    std::vector<v1::SelectChunk> chunks;
+    v1::SelectChunk chunk;
+    while (reader->Read(&chunk)) chunks.push_back(chunk);
+    *status = reader->Finish();
+    return chunks;
+  }
+
+  static std::vector<IndexEntry> Decode(const std::vector<v1::SelectChunk>& chunks) {
+    std::vector<IndexEntry> out;
+    std::vector<uint32_t> dictionary;
+    for (size_t c = 1; c < chunks.size(); ++c) {
+      const v1::IndexChunk& ix = chunks[c].index();
+      for (const v1::FlagSet& fs : ix.flag_set_dictionary_additions()) {
+        dictionary.push_back(fs.system_flags());
+      }
+      size_t pu = 0, pm = 0, pf = 0;
+      uint32_t uid = 0;
+      uint64_t modseq = 0;
+      for (uint32_t i = 0; i < ix.count(); ++i) {
+        uid += static_cast<uint32_t>(ReadVarint(ix.uid_deltas(), pu));
+        const uint64_t z = ReadVarint(ix.modseq_zigzag_deltas(), pm);
+        modseq +=
+            static_cast<uint64_t>(static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1));
+        out.push_back({uid, modseq, dictionary[ReadVarint(ix.flag_set_index(), pf)]});
+      }
+    }
+    return out;
+  }
+
+  static grpc::Status Create(uint64_t user, const std::string& name,
+                             std::string* reason = nullptr) {
+    Ctx ctx(user);
+    v1::CreateMailboxRequest req;
+    req.set_name(name);
+    v1::Mailbox m;
+    grpc::Status s = meta_->CreateMailbox(&ctx.ctx, req, &m);
+    if (reason != nullptr) *reason = ctx.Reason();
+    return s;
+  }
+
+  static std::vector<std::string> ListNames(uint64_t user, const std::string& pattern,
+                                            std::map<std::string, std::set<int>>* attrs = nullptr) {
+    Ctx ctx(user);
+    v1::ListMailboxesRequest req;
+    req.add_patterns(pattern);
+    v1::ListMailboxesResponse resp;
+    EXPECT_TRUE(meta_->ListMailboxes(&ctx.ctx, req, &resp).ok());
+    std::vector<std::string> names;
+    for (const auto& m : resp.mailboxes()) {
+      names.push_back(m.name());
+      if (attrs != nullptr) (*attrs)[m.name()] = {m.attributes().begin(), m.attributes().end()};
+    }
+    return names;
+  }
+
+  static v1::SelectHeader Header(uint64_t user, const std::string& name) {
+    grpc::Status s;
+    auto chunks = Select(user, name, true, &s);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return chunks.empty() ? v1::SelectHeader() : chunks[0].header();
+  }
+
+  static TempDir* dir_;
+  static Server* metad_;
+  static Server* blobd_;
+  static v1::MetadataService::Stub* meta_;
+  static blob::v1::BlobService::Stub* blob_;
+  static std::vector<uint64_t> ids_;
+};
+TempDir* MetadataServiceTest::dir_ = nullptr;
+Server* MetadataServiceTest::metad_ = nullptr;
+Server* MetadataServiceTest::blobd_ = nullptr;
+v1::MetadataService::Stub* MetadataServiceTest::meta_ = nullptr;
+blob::v1::BlobService::Stub* MetadataServiceTest::blob_ = nullptr;
+std::vector<uint64_t> MetadataServiceTest::ids_;
+
+TEST_F(MetadataServiceTest, MailboxHierarchyFollowsRfc3501) {
+  EXPECT_EQ(ListNames(Alice(), "*"), std::vector<std::string>{"INBOX"});  // created on first use
+  ASSERT_TRUE(Create(Alice(), "Work/Projects/Tern").ok());                // superiors too
+  std::string reason;
+  EXPECT_EQ(Create(Alice(), "work/projects/tern").error_code(),
+            grpc::StatusCode::OK);  // case-sensitive
+  EXPECT_EQ(Create(Alice(), "Work").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Create(Alice(), "inbox", &reason).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(reason, "ERROR_REASON_ALREADYEXISTS");
+  EXPECT_EQ(Create(Alice(), "bad*name").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create(Alice(), "a//b").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::map<std::string, std::set<int>> attrs;
+  EXPECT_EQ(ListNames(Alice(), "Work/%", &attrs), std::vector<std::string>{"Work/Projects"});
+  EXPECT_TRUE(attrs["Work/Projects"].contains(v1::MAILBOX_ATTRIBUTE_HAS_CHILDREN));
+  EXPECT_EQ(ListNames(Alice(), "Work*").size(), 3u);
+  // DELETE of a mailbox with inferiors leaves it \Noselect (RFC 3501 6.3.4).
+  {
+    Ctx ctx(Alice());
+    v1::DeleteMailboxRequest del;
+    del.set_name("Work");
+    v1::DeleteMailboxResponse r;
+    ASSERT_TRUE(meta_->DeleteMailbox(&ctx.ctx, del, &r).ok());
+  }
+  ListNames(Alice(), "Work", &attrs);
+  EXPECT_TRUE(attrs["Work"].contains(v1::MAILBOX_ATTRIBUTE_NOSELECT));
+  // RENAME moves inferiors and keeps UIDVALIDITY.
+  const uint32_t before = Header(Alice(), "Work/Projects/Tern").uidvalidity();
+  {
+    Ctx ctx(Alice());
+    v1::RenameMailboxRequest ren;
+    ren.set_old_name("Work/Projects");
+    ren.set_new_name("Archive/2026");
+    v1::Mailbox m;
+    ASSERT_TRUE(meta_->RenameMailbox(&ctx.ctx, ren, &m).ok());
+  }
+  EXPECT_EQ(Header(Alice(), "Archive/2026/Tern").uidvalidity(), before);
+  {
+    Ctx ctx(Alice());
+    v1::DeleteMailboxRequest del;
+    del.set_name("INBOX");
+    v1::DeleteMailboxResponse r;
+    EXPECT_EQ(meta_->DeleteMailbox(&ctx.ctx, del, &r).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ctx.Reason(), "ERROR_REASON_CANNOT");
+  }
+  // Re-creating a deleted name gives a greater UIDVALIDITY (RFC 3501 2.3.1.1).
+  ASSERT_TRUE(Create(Alice(), "Temp").ok());
+  const uint32_t first = Header(Alice(), "Temp").uidvalidity();
+  {
+    Ctx ctx(Alice());
+    v1::DeleteMailboxRequest del;
+    del.set_name("Temp");
+    v1::DeleteMailboxResponse r;
+    ASSERT_TRUE(meta_->DeleteMailbox(&ctx.ctx, del, &r).ok());
+  }
+  ASSERT_TRUE(Create(Alice(), "Temp").ok());
+  EXPECT_GT(Header(Alice(), "Temp").uidvalidity(), first);
+}
+
+TEST_F(MetadataServiceTest, AppendSelectFetchAndReadTheBlobBack) {
+  v1::AppendMessagesResponse app;
+  const std::vector<std::string> bodies = {"Subject: one\r\n\r\nfirst\r\n",
+                                           "Subject: two\r\n\r\nsecond\r\n"};
+  ASSERT_TRUE(Append(Alice(), "INBOX", bodies, "append-1", &app).ok());
+  ASSERT_EQ(app.uids().ranges_size(), 1);
+  const uint32_t first = app.uids().ranges(0).first();
+  EXPECT_EQ(app.uids().ranges(0).last(), first + 1);
+
+  grpc::Status s;
+  auto chunks = Select(Alice(), "inbox", false, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::SelectHeader& h = chunks[0].header();
+  EXPECT_EQ(h.name(), "INBOX");
+  EXPECT_EQ(h.uidvalidity(), app.uidvalidity());
+  EXPECT_EQ(h.exists(), 2u);
+  EXPECT_EQ(h.recent(), 2u);
+  EXPECT_EQ(h.uidnext(), first + 2);
+  auto index = Decode(chunks);
+  ASSERT_EQ(index.size(), 2u);
+  EXPECT_EQ(index[0].uid, first);
+  EXPECT_EQ(index[1].uid, first + 1);
+  EXPECT_EQ(index[1].modseq, app.highest_modseq());
+  EXPECT_TRUE(index[0].flags & v1::SYSTEM_FLAG_RECENT);
+  // \Recent belongs to the session that claimed it.
+  auto again = Select(Alice(), "INBOX", false, &s);
+  EXPECT_EQ(again[0].header().recent(), 0u);
+
+  Ctx ctx(Alice());
+  v1::FetchMessagesRequest fetch;
+  fetch.set_mailbox_id(h.mailbox_id());
+  fetch.set_uidvalidity(h.uidvalidity());
+  fetch.mutable_uid_set()->add_ranges()->set_first(first);  // first:* (last = 0)
+  fetch.mutable_attributes()->set_blob_id(true);
+  fetch.mutable_attributes()->set_size(true);
+  fetch.mutable_attributes()->set_envelope(true);
+  fetch.mutable_attributes()->set_flags(true);
+  fetch.set_set_seen(true);
+  auto reader = meta_->FetchMessages(&ctx.ctx, fetch);
+  std::vector<v1::MessageMeta> metas;
+  v1::FetchMessagesResponse batch;
+  while (reader->Read(&batch))
+    metas.insert(metas.end(), batch.messages().begin(), batch.messages().end());
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(metas.size(), 2u);
+  EXPECT_EQ(metas[1].size(), bodies[1].size());
+  EXPECT_EQ(metas[0].envelope().subject(), "subject of append-1");
+  EXPECT_TRUE(metas[0].flags().system() & v1::SYSTEM_FLAG_SEEN);
+  // The grant from metad opens the blob in blobd, byte for byte.
+  Ctx get_ctx(Alice());
+  blob::v1::GetRequest get;
+  get.set_blob_id(metas[1].blob_id());
+  get.set_blob_grant(metas[1].blob_grant());
+  auto blob_reader = blob_->Get(&get_ctx.ctx, get);
+  std::string bytes;
+  blob::v1::GetResponse part;
+  while (blob_reader->Read(&part)) bytes += part.data();
+  ASSERT_TRUE(blob_reader->Finish().ok());
+  EXPECT_EQ(bytes, bodies[1]);
+  // Bob's token with Alice's grant gets nothing.
+  Ctx bob_ctx(Bob());
+  auto denied = blob_->Get(&bob_ctx.ctx, get);
+  while (denied->Read(&part)) {
+  }
+  EXPECT_EQ(denied->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(MetadataServiceTest, AppendIsIdempotentAndChecksReceipts) {
+  ASSERT_TRUE(Create(Alice(), "Idem").ok());
+  v1::AppendMessagesResponse a, b;
+  ASSERT_TRUE(Append(Alice(), "Idem", {"same message"}, "idem-key", &a).ok());
+  ASSERT_TRUE(Append(Alice(), "Idem", {"same message"}, "idem-key", &b).ok());
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  EXPECT_EQ(Header(Alice(), "Idem").exists(), 1u);
+  std::string reason;
+  EXPECT_EQ(Append(Alice(), "Idem", {"other message"}, "idem-key", &b, &reason).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(reason, "ERROR_REASON_IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(Append(Alice(), "Nope", {"x"}, "k2", &b, &reason).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(reason, "ERROR_REASON_TRYCREATE");
+  // A receipt for other bytes, or none at all, is refused.
+  v1::AppendMessagesRequest req;
+  req.set_mailbox("Idem");
+  req.set_idempotency_key("forged");
+  v1::AppendItem* item = req.add_items();
+  item->set_blob_id(std::string(64, 'a'));
+  item->set_size(10);
+  item->set_put_receipt(common::IssuePutReceipt(common::KeyRing::Single("b1", kBlobSecret),
+                                                std::string(64, 'b'), 10, absl::Now(),
+                                                absl::Now() + absl::Hours(1)));
+  Ctx ctx(Alice());
+  EXPECT_EQ(meta_->AppendMessages(&ctx.ctx, req, &b).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ctx.Reason(), "ERROR_REASON_BAD_RECEIPT");
+}
+
+TEST_F(MetadataServiceTest, ConcurrentAppendsGetUniqueIncreasingUids) {
+  ASSERT_TRUE(Create(Alice(), "Busy").ok());
+  std::vector<std::future<std::vector<uint32_t>>> workers;
+  for (int w = 0; w < 6; ++w) {
+    workers.push_back(std::async(std::launch::async, [w] {
+      std::vector<uint32_t> uids;
+      for (int i = 0; i < 15; ++i) {
+        v1::AppendMessagesResponse r;
+        const std::string key = "busy-" + std::to_string(w) + "-" + std::to_string(i);
+        if (Append(Alice(), "Busy", {"message " + key}, key, &r).ok()) {
+          uids.push_back(r.uids().ranges(0).first());
+        }
+      }
+      return uids;
+    }));
+  }
+  std::set<uint32_t> all;
+  size_t total = 0;
+  for (auto& w : workers) {
+    std::vector<uint32_t> uids = w.get();
+    EXPECT_TRUE(std::is_sorted(uids.begin(), uids.end()));
+    total += uids.size();
+    all.insert(uids.begin(), uids.end());
+  }
+  EXPECT_EQ(total, 90u);
+  EXPECT_EQ(all.size(), total);  // no UID twice
+  const v1::SelectHeader h = Header(Alice(), "Busy");
+  EXPECT_EQ(h.exists(), 90u);
+  EXPECT_EQ(h.uidnext(), *all.rbegin() + 1);
+}
+
+TEST_F(MetadataServiceTest, FlagsModseqExpungeAndChanges) {
+  ASSERT_TRUE(Create(Alice(), "Flags").ok());
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(Append(Alice(), "Flags", {"a", "b", "c"}, "flags-1", &app).ok());
+  const uint32_t u1 = app.uids().ranges(0).first();
+  const v1::SelectHeader h = Header(Alice(), "Flags");
+  const uint64_t start_modseq = h.highest_modseq();
+
+  const auto store = [&](uint32_t first, uint32_t last, v1::StoreMode mode, uint32_t flags,
+                         std::vector<std::string> keywords,
+                         std::optional<uint64_t> unchanged_since) {
+    Ctx ctx(Alice());
+    v1::StoreFlagsRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    auto* r = req.mutable_uid_set()->add_ranges();
+    r->set_first(first);
+    r->set_last(last);
+    req.set_mode(mode);
+    req.mutable_flags()->set_system(flags);
+    for (const auto& k : keywords) req.mutable_flags()->add_keywords(k);
+    if (unchanged_since) req.set_unchanged_since(*unchanged_since);
+    auto reader = meta_->StoreFlags(&ctx.ctx, req);
+    v1::StoreFlagsResponse resp, last_resp;
+    std::vector<v1::MessageFlags> updated;
+    while (reader->Read(&resp)) {
+      updated.insert(updated.end(), resp.updated().begin(), resp.updated().end());
+      last_resp = resp;
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return std::make_pair(updated, last_resp);
+  };
+  auto [updated, summary] =
+      store(u1, u1 + 1, v1::STORE_MODE_ADD, v1::SYSTEM_FLAG_FLAGGED, {"$Important"}, std::nullopt);
+  ASSERT_EQ(updated.size(), 2u);
+  EXPECT_GT(updated[0].modseq(), start_modseq);
+  EXPECT_EQ(updated[0].flags().keywords(0), "$Important");
+  // Same flags again: nothing changes, MODSEQ stays (RFC 7162 3.1).
+  auto [none, s2] =
+      store(u1, u1 + 1, v1::STORE_MODE_ADD, v1::SYSTEM_FLAG_FLAGGED, {"$important"}, std::nullopt);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(s2.highest_modseq(), summary.highest_modseq());
+  // UNCHANGEDSINCE older than the message's MODSEQ: MODIFIED, not stored.
+  auto [skipped, s3] = store(u1, u1, v1::STORE_MODE_ADD, v1::SYSTEM_FLAG_DELETED, {}, start_modseq);
+  EXPECT_TRUE(skipped.empty());
+  ASSERT_EQ(s3.modified().ranges_size(), 1);
+  EXPECT_EQ(s3.modified().ranges(0).first(), u1);
+  // Mark two deleted and expunge them.
+  store(u1 + 1, u1 + 2, v1::STORE_MODE_ADD, v1::SYSTEM_FLAG_DELETED, {}, std::nullopt);
+  v1::ExpungeResponse ex;
+  {
+    Ctx ctx(Alice());
+    v1::ExpungeRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    ASSERT_TRUE(meta_->Expunge(&ctx.ctx, req, &ex).ok());
+  }
+  ASSERT_EQ(ex.expunged_uids().ranges_size(), 1);
+  EXPECT_EQ(ex.expunged_uids().ranges(0).first(), u1 + 1);
+  EXPECT_EQ(ex.expunged_uids().ranges(0).last(), u1 + 2);
+  // Changes since the start: u1 changed, u1+1..u1+2 vanished.
+  Ctx ctx(Alice());
+  v1::GetChangesRequest changes;
+  changes.set_mailbox_id(h.mailbox_id());
+  changes.set_uidvalidity(h.uidvalidity());
+  changes.set_since_modseq(start_modseq);
+  auto reader = meta_->GetChanges(&ctx.ctx, changes);
+  v1::GetChangesResponse resp, last;
+  std::vector<uint32_t> changed;
+  while (reader->Read(&resp)) {
+    for (const auto& c : resp.changed()) changed.push_back(c.uid());
+    last = resp;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(changed, std::vector<uint32_t>{u1});
+  ASSERT_EQ(last.vanished().ranges_size(), 1);
+  EXPECT_EQ(last.vanished().ranges(0).first(), u1 + 1);
+  EXPECT_EQ(last.summary().exists(), 1u);
+  EXPECT_EQ(last.summary().highest_modseq(), ex.highest_modseq());
+  // QRESYNC select reports the same.
+  v1::QresyncParameters q;
+  q.set_known_uidvalidity(h.uidvalidity());
+  q.set_known_modseq(start_modseq);
+  grpc::Status s;
+  auto chunks = Select(Alice(), "Flags", true, &s, q);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(chunks[0].header().qresync_applied());
+  EXPECT_EQ(chunks[0].header().vanished().ranges(0).first(), u1 + 1);
+  EXPECT_EQ(chunks[0].header().changed_uids().ranges(0).first(), u1);
+}
+
+TEST_F(MetadataServiceTest, CopyAndMoveReportCopyUid) {
+  ASSERT_TRUE(Create(Alice(), "From").ok());
+  ASSERT_TRUE(Create(Alice(), "To").ok());
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(
+      Append(Alice(), "From", {"m1", "m2"}, "copy-src", &app, nullptr, v1::SYSTEM_FLAG_SEEN).ok());
+  const v1::SelectHeader from = Header(Alice(), "From");
+  v1::CopyMessagesResponse copied;
+  {
+    Ctx ctx(Alice());
+    v1::CopyMessagesRequest req;
+    req.set_source_mailbox_id(from.mailbox_id());
+    req.set_source_uidvalidity(from.uidvalidity());
+    req.mutable_uid_set()->add_ranges()->set_first(1);
+    req.set_destination("To");
+    req.set_idempotency_key("copy-1");
+    ASSERT_TRUE(meta_->CopyMessages(&ctx.ctx, req, &copied).ok());
+  }
+  EXPECT_EQ(copied.copy_uid().destination_uidvalidity(), Header(Alice(), "To").uidvalidity());
+  EXPECT_EQ(copied.copy_uid().source_uids().ranges(0).last(), app.uids().ranges(0).last());
+  EXPECT_EQ(Header(Alice(), "To").exists(), 2u);
+  v1::MoveMessagesResponse moved;
+  {
+    Ctx ctx(Alice());
+    v1::MoveMessagesRequest req;
+    req.set_source_mailbox_id(from.mailbox_id());
+    req.set_source_uidvalidity(from.uidvalidity());
+    req.mutable_uid_set()->add_ranges()->set_first(app.uids().ranges(0).first());
+    req.mutable_uid_set()->mutable_ranges(0)->set_last(app.uids().ranges(0).first());
+    req.set_destination("To");
+    req.set_idempotency_key("move-1");
+    ASSERT_TRUE(meta_->MoveMessages(&ctx.ctx, req, &moved).ok());
+  }
+  EXPECT_EQ(moved.expunged_source_uids().ranges(0).first(), app.uids().ranges(0).first());
+  EXPECT_EQ(Header(Alice(), "From").exists(), 1u);
+  EXPECT_EQ(Header(Alice(), "To").exists(), 3u);
+  Ctx ctx(Alice());
+  v1::CopyMessagesRequest missing;
+  missing.set_source_mailbox_id(from.mailbox_id());
+  missing.set_source_uidvalidity(from.uidvalidity());
+  missing.mutable_uid_set()->add_ranges()->set_first(1);
+  missing.set_destination("Nowhere");
+  missing.set_idempotency_key("copy-2");
+  EXPECT_EQ(meta_->CopyMessages(&ctx.ctx, missing, &copied).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ctx.Reason(), "ERROR_REASON_TRYCREATE");
+}
+
+TEST_F(MetadataServiceTest, QuotaIsEnforcedOnAppend) {
+  const uint64_t user = ids_[2];
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(common::kAdminTokenKey, kAdmin);
+    v1::SetQuotaRequest req;
+    req.set_user_id(user);
+    req.set_messages(2);
+    v1::SetQuotaResponse resp;
+    ASSERT_TRUE(meta_->SetQuota(&ctx, req, &resp).ok());
+  }
+  v1::AppendMessagesResponse r;
+  ASSERT_TRUE(Append(user, "INBOX", {"q1", "q2"}, "quota-1", &r).ok());
+  std::string reason;
+  EXPECT_EQ(Append(user, "INBOX", {"q3"}, "quota-2", &r, &reason).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(reason, "ERROR_REASON_OVERQUOTA");
+  Ctx ctx(user);
+  v1::GetQuotaResponse quota;
+  ASSERT_TRUE(meta_->GetQuota(&ctx.ctx, {}, &quota).ok());
+  ASSERT_EQ(quota.quota().resources_size(), 1);
+  EXPECT_EQ(quota.quota().resources(0).usage(), 2u);
+  EXPECT_EQ(quota.quota().resources(0).limit(), 2u);
+}
+
+TEST_F(MetadataServiceTest, OneUserCannotReachAnothersMailbox) {
+  const v1::SelectHeader inbox = Header(Alice(), "INBOX");
+  Ctx ctx(Bob());
+  v1::FetchMessagesRequest fetch;
+  fetch.set_mailbox_id(inbox.mailbox_id());
+  fetch.set_uidvalidity(inbox.uidvalidity());
+  fetch.mutable_uid_set()->add_ranges()->set_first(1);
+  auto reader = meta_->FetchMessages(&ctx.ctx, fetch);
+  v1::FetchMessagesResponse batch;
+  EXPECT_FALSE(reader->Read(&batch));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Header(Bob(), "INBOX").exists(), 0u);  // Bob has his own INBOX
+  grpc::ClientContext none;
+  v1::ListMailboxesRequest list;
+  list.add_patterns("*");
+  v1::ListMailboxesResponse resp;
+  EXPECT_EQ(meta_->ListMailboxes(&none, list, &resp).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(MetadataServiceTest, CommittedChangesArePublishedOnRedis) {
+  ASSERT_TRUE(Create(Alice(), "Watched").ok());
+  const v1::SelectHeader h = Header(Alice(), "Watched");
+  Process sub("/usr/bin/redis-cli",
+              {"-p", std::to_string(Env().redis().port()), "SUBSCRIBE",
+               "tern:mailbox:" + std::to_string(h.mailbox_id())},
+              {}, dir_->path() + "/sub.log");
+  ASSERT_TRUE(WaitFor([&] { return sub.Log().find("subscribe") != std::string::npos; },
+                      std::chrono::seconds(5)));
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(Append(Alice(), "Watched", {"notify me"}, "watched-1", &app).ok());
+  EXPECT_TRUE(WaitFor([&] { return sub.Log().find("message") != std::string::npos; },
+                      std::chrono::seconds(5)))
+      << sub.Log();
+}
+
+}  // namespace
+}  // namespace tern::metadata
