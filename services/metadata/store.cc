@@ -190,10 +190,27 @@ auto WithTxn(common::PgPool& pool, Fn&& fn) -> decltype(fn(std::declval<Txn&>())
   }
 }
 
+// A user's mailboxes come into being on the user's first call: INBOX and the default
+// folders with their special-use attributes (RFC 6154), which clients such as Thunderbird
+// and Apple Mail pick up from LIST.
+constexpr std::pair<const char*, v1::SpecialUse> kDefaultFolders[] = {
+    {"Sent", v1::SPECIAL_USE_SENT},       {"Drafts", v1::SPECIAL_USE_DRAFTS},
+    {"Trash", v1::SPECIAL_USE_TRASH},     {"Junk", v1::SPECIAL_USE_JUNK},
+    {"Archive", v1::SPECIAL_USE_ARCHIVE},
+};
+
 void EnsureInbox(pqxx::work& txn, uint64_t user) {
-  txn.exec_params(
-      "INSERT INTO mailboxes (user_id, name) VALUES ($1, 'INBOX') ON CONFLICT DO NOTHING",
+  const pqxx::result created = txn.exec_params(
+      "INSERT INTO mailboxes (user_id, name) VALUES ($1, 'INBOX') ON CONFLICT DO NOTHING"
+      " RETURNING id",
       static_cast<int64_t>(user));
+  if (created.empty()) return;
+  for (const auto& [name, use] : kDefaultFolders) {
+    txn.exec_params(
+        "INSERT INTO mailboxes (user_id, name, special_use) VALUES ($1, $2, ARRAY[$3]::smallint[])"
+        " ON CONFLICT DO NOTHING",
+        static_cast<int64_t>(user), std::string(name), static_cast<int>(use));
+  }
   txn.exec_params("INSERT INTO quota_usage (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
                   static_cast<int64_t>(user));
 }

@@ -127,7 +127,7 @@ struct BodyPart {
   size_t size = 0;                         // body octets as stored
   // Body lines: LF count, plus one for a final line without LF.
   size_t lines = 0;
-  std::optional<std::string> md5;  // Content-MD5
+  std::optional<std::string> md5;          // Content-MD5
   std::optional<std::string> disposition;  // Content-Disposition type
   Params disposition_params;
   std::vector<std::string> language;    // Content-Language tags

@@ -3,9 +3,11 @@
 // copy and move, idempotency, quota, concurrent appends, change notices, and isolation
 // between users.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
@@ -64,32 +66,8 @@ class MetadataServiceTest : public ::testing::Test {
     testing::WriteFile(d + "/admin.token", kAdmin);
     std::filesystem::create_directories(d + "/blobs");
     metad_ = new Server();
-    metad_->process = std::make_unique<Process>(
-        testing::BinaryDir() + "/services/metadata/tern-metad",
-        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(metad_->grpc_port),
-                                 "--http-listen=127.0.0.1:" + std::to_string(metad_->http_port),
-                                 "--token-key-file=" + d + "/token.key",
-                                 "--blob-key-file=" + d + "/blob.key",
-                                 "--admin-token-file=" + d + "/admin.token",
-                                 "--grpc-max-threads=32", "--pg-pool-size=16"},
-        std::map<std::string, std::string>{{"TERN_PG_DSN", Env().pg().dsn()},
-                                           {"TERN_REDIS_ADDR", Env().redis().addr()}},
-        d + "/metad.log");
     blobd_ = new Server();
-    blobd_->process = std::make_unique<Process>(
-        testing::BinaryDir() + "/services/blob/tern-blobd",
-        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(blobd_->grpc_port),
-                                 "--http-listen=127.0.0.1:" + std::to_string(blobd_->http_port),
-                                 "--blob-dir=" + d + "/blobs",
-                                 "--token-key-file=" + d + "/token.key",
-                                 "--blob-key-file=" + d + "/blob.key"},
-        std::map<std::string, std::string>{}, d + "/blobd.log");
-    for (Server* s : {metad_, blobd_}) {
-      ASSERT_TRUE(WaitFor([s] { return HttpGet(s->http_port, "/readyz").status == 200; },
-                          std::chrono::seconds(30)))
-          << s->process->Log();
-      s->channel = *common::MakeChannel("127.0.0.1:" + std::to_string(s->grpc_port), {});
-    }
+    StartServers();
     meta_ = v1::MetadataService::NewStub(metad_->channel).release();
     blob_ = blob::v1::BlobService::NewStub(blobd_->channel).release();
     pqxx::connection conn(Env().pg().dsn());
@@ -104,6 +82,37 @@ class MetadataServiceTest : public ::testing::Test {
     }
     txn.commit();
   }
+  static void StartServers() {
+    const std::string d = dir_->path();
+    metad_->process = std::make_unique<Process>(
+        testing::BinaryDir() + "/services/metadata/tern-metad",
+        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(metad_->grpc_port),
+                                 "--http-listen=127.0.0.1:" + std::to_string(metad_->http_port),
+                                 "--token-key-file=" + d + "/token.key",
+                                 "--blob-key-file=" + d + "/blob.key",
+                                 "--admin-token-file=" + d + "/admin.token",
+                                 "--grpc-max-threads=32", "--pg-pool-size=16"},
+        std::map<std::string, std::string>{{"TERN_PG_DSN", Env().pg().dsn()},
+                                           {"TERN_REDIS_ADDR", Env().redis().addr()}},
+        d + "/metad.log");
+    blobd_->process = std::make_unique<Process>(
+        testing::BinaryDir() + "/services/blob/tern-blobd",
+        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(blobd_->grpc_port),
+                                 "--http-listen=127.0.0.1:" + std::to_string(blobd_->http_port),
+                                 "--blob-dir=" + d + "/blobs",
+                                 "--token-key-file=" + d + "/token.key",
+                                 "--blob-key-file=" + d + "/blob.key"},
+        std::map<std::string, std::string>{}, d + "/blobd.log");
+    for (Server* s : {metad_, blobd_}) {
+      ASSERT_TRUE(WaitFor([s] { return HttpGet(s->http_port, "/readyz").status == 200; },
+                          std::chrono::seconds(30)))
+          << s->process->Log();
+      if (!s->channel) {
+        s->channel = *common::MakeChannel("127.0.0.1:" + std::to_string(s->grpc_port), {});
+      }
+    }
+  }
+
   static void TearDownTestSuite() {
     delete meta_;
     delete blob_;
@@ -127,6 +136,8 @@ class MetadataServiceTest : public ::testing::Test {
     explicit Ctx(uint64_t user) {
       ctx.AddMetadata(common::kSessionTokenKey, Token(user));
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      // After a restart the channel may still be backing off; wait instead of failing fast.
+      if (restarted_) ctx.set_wait_for_ready(true);
     }
     std::string Reason() const {
       auto it = ctx.GetServerTrailingMetadata().find("tern-error-reason");
@@ -248,6 +259,7 @@ class MetadataServiceTest : public ::testing::Test {
   static v1::MetadataService::Stub* meta_;
   static blob::v1::BlobService::Stub* blob_;
   static std::vector<uint64_t> ids_;
+  static inline bool restarted_ = false;
 };
 TempDir* MetadataServiceTest::dir_ = nullptr;
 Server* MetadataServiceTest::metad_ = nullptr;
@@ -257,8 +269,21 @@ blob::v1::BlobService::Stub* MetadataServiceTest::blob_ = nullptr;
 std::vector<uint64_t> MetadataServiceTest::ids_;
 
 TEST_F(MetadataServiceTest, MailboxHierarchyFollowsRfc3501) {
-  EXPECT_EQ(ListNames(Alice(), "*"), std::vector<std::string>{"INBOX"});  // created on first use
-  ASSERT_TRUE(Create(Alice(), "Work/Projects/Tern").ok());                // superiors too
+  // Created on first use: INBOX and the default folders, with their special-use attributes.
+  EXPECT_EQ(ListNames(Alice(), "*"),
+            (std::vector<std::string>{"INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"}));
+  {
+    Ctx ctx(Alice());
+    v1::ListMailboxesRequest req;
+    req.add_patterns("*");
+    req.mutable_selection()->set_special_use(true);
+    v1::ListMailboxesResponse resp;
+    ASSERT_TRUE(meta_->ListMailboxes(&ctx.ctx, req, &resp).ok());
+    ASSERT_EQ(resp.mailboxes_size(), 5);
+    EXPECT_EQ(resp.mailboxes(3).name(), "Sent");
+    EXPECT_EQ(resp.mailboxes(3).special_use(0), v1::SPECIAL_USE_SENT);
+  }
+  ASSERT_TRUE(Create(Alice(), "Work/Projects/Tern").ok());  // superiors too
   std::string reason;
   EXPECT_EQ(Create(Alice(), "work/projects/tern").error_code(),
             grpc::StatusCode::OK);  // case-sensitive
@@ -641,6 +666,64 @@ TEST_F(MetadataServiceTest, CommittedChangesArePublishedOnRedis) {
   EXPECT_TRUE(WaitFor([&] { return sub.Log().find("message") != std::string::npos; },
                       std::chrono::seconds(5)))
       << sub.Log();
+}
+
+TEST_F(MetadataServiceTest, AcknowledgedAppendsSurviveKillDashNine) {
+  ASSERT_TRUE(Create(Alice(), "Crash").ok());
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, std::string>> acked;  // uid, bytes
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> count{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 100000 && !stop; ++i) {
+      const std::string bytes = "Subject: crash " + std::to_string(i) + "\r\n\r\n" +
+                                std::string(static_cast<size_t>(i % 300) * 17, 'x');
+      v1::AppendMessagesResponse r;
+      if (Append(Alice(), "Crash", {bytes}, "crash-" + std::to_string(i), &r).ok()) {
+        std::lock_guard lock(mu);
+        acked.emplace_back(r.uids().ranges(0).first(), bytes);
+        ++count;
+      }
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return count >= 15; }, std::chrono::seconds(30)));
+  metad_->process->Signal(SIGKILL);
+  blobd_->process->Signal(SIGKILL);
+  metad_->process->Wait(std::chrono::seconds(10));
+  blobd_->process->Wait(std::chrono::seconds(10));
+  stop = true;
+  writer.join();
+  StartServers();
+  restarted_ = true;
+
+  const v1::SelectHeader h = Header(Alice(), "Crash");
+  Ctx ctx(Alice());
+  v1::FetchMessagesRequest fetch;
+  fetch.set_mailbox_id(h.mailbox_id());
+  fetch.set_uidvalidity(h.uidvalidity());
+  fetch.mutable_uid_set()->add_ranges()->set_first(1);
+  fetch.mutable_attributes()->set_blob_id(true);
+  auto reader = meta_->FetchMessages(&ctx.ctx, fetch);
+  std::map<uint32_t, v1::MessageMeta> stored;
+  v1::FetchMessagesResponse batch;
+  while (reader->Read(&batch)) {
+    for (const auto& m : batch.messages()) stored[m.uid()] = m;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GE(acked.size(), 15u);
+  for (const auto& [uid, bytes] : acked) {
+    ASSERT_TRUE(stored.contains(uid)) << "acknowledged UID " << uid << " lost";
+    Ctx get_ctx(Alice());
+    blob::v1::GetRequest get;
+    get.set_blob_id(stored[uid].blob_id());
+    get.set_blob_grant(stored[uid].blob_grant());
+    auto blob_reader = blob_->Get(&get_ctx.ctx, get);
+    std::string got;
+    blob::v1::GetResponse part;
+    while (blob_reader->Read(&part)) got += part.data();
+    ASSERT_TRUE(blob_reader->Finish().ok()) << uid;
+    EXPECT_EQ(got, bytes) << uid;
+  }
 }
 
 }  // namespace
