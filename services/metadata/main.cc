@@ -29,6 +29,10 @@ std::vector<SettingSpec> Settings() {
        "key ring shared with blobd: verifies put receipts, signs blob grants (required)"},
       {"admin-token-file", "TERN_ADMIN_TOKEN_FILE", "", SettingType::kString,
        "file holding the operator credential (SetQuota)"},
+      {"service-token-file", "TERN_SERVICE_TOKEN_FILE", "", SettingType::kString,
+       "file holding the credential of internal services (blob GC)"},
+      {"gc-min-expunged-window", "TERN_GC_MIN_EXPUNGED_WINDOW", "24h", SettingType::kDuration,
+       "ListBlobReferences refuses a shorter include_expunged_within"},
       {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
        "largest message APPEND accepts, octets (APPENDLIMIT, RFC 7889)"},
   };
@@ -70,6 +74,9 @@ int main(int argc, char** argv) {
         absl::StatusOr<std::string> admin_token =
             tern::common::ReadSecretFile(cfg.GetString("admin-token-file"));
         if (!admin_token.ok()) return admin_token.status();
+        absl::StatusOr<std::string> service_token =
+            tern::common::ReadSecretFile(cfg.GetString("service-token-file"));
+        if (!service_token.ok()) return service_token.status();
         auto* store = rt.Own(std::make_unique<tern::metadata::MetadataStore>(
             *pool, tern::metadata::StoreOptions{
                        .blob_keys = *blob_keys,
@@ -77,9 +84,9 @@ int main(int argc, char** argv) {
         auto* notifier = rt.Own(
             std::make_unique<tern::metadata::Notifier>(cfg.GetString("redis-addr"), rt.metrics()));
         auto* callers = rt.Own(std::make_unique<tern::common::CallerAuthenticator>(
-            *token_keys, std::string(), *admin_token));
-        auto* service = rt.Own(
-            std::make_unique<tern::metadata::MetadataServiceImpl>(*store, *notifier, *callers));
+            *token_keys, *service_token, *admin_token));
+        auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>(
+            *store, *notifier, *callers, cfg.GetDuration("gc-min-expunged-window")));
         rt.AddService(service, tern::metadata::v1::MetadataService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",

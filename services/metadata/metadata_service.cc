@@ -283,4 +283,77 @@ grpc::Status MetadataServiceImpl::SetQuota(grpc::ServerContext* ctx, const v1::S
   return grpc::Status::OK;
 }
 
+namespace {
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+}  // namespace
+
+grpc::Status MetadataServiceImpl::AcquireMaildropLock(grpc::ServerContext* ctx,
+                                                      const v1::AcquireMaildropLockRequest* req,
+                                                      v1::MaildropLease* resp) {
+  TERN_USER(user);
+  absl::StatusOr<v1::MaildropLease> lease =
+      store_.AcquireMaildrop(user, req->holder_id(), FromProto(req->lease()), false);
+  if (!lease.ok()) return Fail(ctx, lease.status());
+  *resp = *std::move(lease);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::RenewMaildropLock(grpc::ServerContext* ctx,
+                                                    const v1::RenewMaildropLockRequest* req,
+                                                    v1::MaildropLease* resp) {
+  TERN_USER(user);
+  absl::StatusOr<v1::MaildropLease> lease =
+      store_.AcquireMaildrop(user, req->holder_id(), FromProto(req->lease()), true);
+  if (!lease.ok()) return Fail(ctx, lease.status());
+  *resp = *std::move(lease);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetadataServiceImpl::ReleaseMaildropLock(grpc::ServerContext* ctx,
+                                                      const v1::ReleaseMaildropLockRequest* req,
+                                                      v1::ReleaseMaildropLockResponse*) {
+  TERN_USER(user);
+  absl::Status s = store_.ReleaseMaildrop(user, req->holder_id());
+  return s.ok() ? grpc::Status::OK : Fail(ctx, s);
+}
+
+grpc::Status MetadataServiceImpl::ListBlobReferences(
+    grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
+    grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) {
+  absl::StatusOr<common::Caller> caller = callers_.Authenticate(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  if (caller->kind != common::Caller::Kind::kService &&
+      caller->kind != common::Caller::Kind::kAdmin) {
+    return {grpc::StatusCode::PERMISSION_DENIED, "needs the service or admin credential"};
+  }
+  const absl::Duration window = FromProto(req->include_expunged_within());
+  if (window < gc_min_expunged_window_) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "include_expunged_within is shorter than the configured minimum"};
+  }
+  constexpr size_t kBatch = 10000;
+  std::string after = req->start_after();
+  bool first = true;
+  for (;;) {
+    absl::StatusOr<std::vector<v1::BlobReference>> refs =
+        store_.BlobReferences(after, window, kBatch);
+    if (!refs.ok()) return Fail(ctx, refs.status());
+    v1::ListBlobReferencesResponse batch;
+    if (first) {
+      const int64_t now = absl::ToUnixSeconds(absl::Now());
+      batch.mutable_snapshot_time()->set_seconds(now);
+      first = false;
+    }
+    for (v1::BlobReference& r : *refs) *batch.add_references() = std::move(r);
+    if (!refs->empty()) after = batch.references(batch.references_size() - 1).blob_id();
+    if ((!refs->empty() || batch.has_snapshot_time()) && !writer->Write(batch)) {
+      return {grpc::StatusCode::CANCELLED, "client went away"};
+    }
+    if (refs->size() < kBatch || ctx->IsCancelled()) break;
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace tern::metadata

@@ -9,13 +9,16 @@ namespace tern::metadata {
 
 // tern-metad's gRPC service: checks the caller's token (the user id comes only from it,
 // invariant 4), calls the store, publishes the committed changes, and maps errors with
-// their reason. SEARCH, SORT, THREAD, the POP3 maildrop lock fallback and the blob
-// reference listing are not built yet and answer UNIMPLEMENTED.
+// their reason. SEARCH, SORT and THREAD are not built yet and answer UNIMPLEMENTED.
 class MetadataServiceImpl final : public v1::MetadataService::Service {
  public:
   MetadataServiceImpl(MetadataStore& store, Notifier& notifier,
-                      const common::CallerAuthenticator& callers)
-      : store_(store), notifier_(notifier), callers_(callers) {}
+                      const common::CallerAuthenticator& callers,
+                      absl::Duration gc_min_expunged_window = absl::Hours(24))
+      : store_(store),
+        notifier_(notifier),
+        callers_(callers),
+        gc_min_expunged_window_(gc_min_expunged_window) {}
 
   grpc::Status CreateMailbox(grpc::ServerContext* ctx, const v1::CreateMailboxRequest* req,
                              v1::Mailbox* resp) override;
@@ -53,6 +56,17 @@ class MetadataServiceImpl final : public v1::MetadataService::Service {
                             v1::GetQuotaRootResponse* resp) override;
   grpc::Status SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* req,
                         v1::SetQuotaResponse* resp) override;
+  grpc::Status AcquireMaildropLock(grpc::ServerContext* ctx,
+                                   const v1::AcquireMaildropLockRequest* req,
+                                   v1::MaildropLease* resp) override;
+  grpc::Status RenewMaildropLock(grpc::ServerContext* ctx, const v1::RenewMaildropLockRequest* req,
+                                 v1::MaildropLease* resp) override;
+  grpc::Status ReleaseMaildropLock(grpc::ServerContext* ctx,
+                                   const v1::ReleaseMaildropLockRequest* req,
+                                   v1::ReleaseMaildropLockResponse* resp) override;
+  grpc::Status ListBlobReferences(
+      grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
+      grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) override;
 
  private:
   // The user of a SESSION token (or, with allow_deliver, a DELIVER token).
@@ -62,6 +76,7 @@ class MetadataServiceImpl final : public v1::MetadataService::Service {
   MetadataStore& store_;
   Notifier& notifier_;
   const common::CallerAuthenticator& callers_;
+  absl::Duration gc_min_expunged_window_;
 };
 
 }  // namespace tern::metadata

@@ -97,9 +97,27 @@ CREATE TABLE quota_usage (
 );
 )sql";
 
+// Version 3: what blob GC and the POP3 lock fallback need. Expunge records keep the blob
+// id and time so that recently expunged messages still count as references (a COPY that
+// read a message just before it was expunged); the maildrop lease is a row, not a
+// session advisory lock, so it does not depend on one pooled connection.
+constexpr char kGcAndLocks[] = R"sql(
+ALTER TABLE vanished ADD COLUMN blob_id text;
+ALTER TABLE vanished ADD COLUMN expunged_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX vanished_blob_idx ON vanished (blob_id) WHERE blob_id IS NOT NULL;
+ALTER TABLE messages ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
+
+CREATE TABLE maildrop_locks (
+  user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  holder_id  text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+)sql";
+
 constexpr common::Migration kMigrations[] = {
     {1, "users", kUsers},
     {2, "mailboxes", kMailboxes},
+    {3, "gc_and_locks", kGcAndLocks},
 };
 
 }  // namespace

@@ -424,9 +424,12 @@ std::pair<std::vector<uint32_t>, int64_t> DeleteMessages(pqxx::work& txn, const 
                                                          const std::vector<uint32_t>& uids,
                                                          uint64_t modseq) {
   const pqxx::result r = txn.exec_params(
-      "DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])"
-      " RETURNING uid, size",
-      static_cast<int64_t>(m.id), IntArray(uids));
+      "WITH gone AS (DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])"
+      " RETURNING uid, size, blob_id),"
+      " recorded AS (INSERT INTO vanished (mailbox_id, uid, modseq, blob_id)"
+      " SELECT $1, uid, $3, blob_id FROM gone ON CONFLICT DO NOTHING)"
+      " SELECT uid, size FROM gone",
+      static_cast<int64_t>(m.id), IntArray(uids), static_cast<int64_t>(modseq));
   std::vector<uint32_t> gone;
   int64_t bytes = 0;
   for (const pqxx::row& row : r) {
@@ -434,10 +437,6 @@ std::pair<std::vector<uint32_t>, int64_t> DeleteMessages(pqxx::work& txn, const 
     bytes += row[1].as<int64_t>();
   }
   std::sort(gone.begin(), gone.end());
-  txn.exec_params(
-      "INSERT INTO vanished (mailbox_id, uid, modseq) SELECT $1, u, $2 FROM unnest($3::bigint[])"
-      " AS u ON CONFLICT DO NOTHING",
-      static_cast<int64_t>(m.id), static_cast<int64_t>(modseq), IntArray(gone));
   return {gone, bytes};
 }
 
@@ -1428,6 +1427,78 @@ absl::StatusOr<v1::GetChangesResponse> MetadataStore::GetChanges(uint64_t user,
     summary->set_exists(count[0].as<uint32_t>());
     return resp;
   });
+}
+
+// ---- POP3 maildrop lock fallback and blob references -----------------------------------
+
+absl::StatusOr<v1::MaildropLease> MetadataStore::AcquireMaildrop(uint64_t user,
+                                                                 const std::string& holder,
+                                                                 absl::Duration lease,
+                                                                 bool renew_only) {
+  if (holder.empty() || holder.size() > 200 || lease < absl::Seconds(1) ||
+      lease > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("holder_id 1-200 bytes and a lease of 1 s to 10 min");
+  }
+  return WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::MaildropLease> {
+    // One writer per user at a time, across every metad replica.
+    txn.exec_params("SELECT pg_advisory_xact_lock(7001, $1::integer)",
+                    static_cast<int64_t>(user % 2147483647));
+    const pqxx::result current = txn.exec_params(
+        "SELECT holder_id, expires_at < now() FROM maildrop_locks WHERE user_id = $1",
+        static_cast<int64_t>(user));
+    const bool mine = !current.empty() && current[0][0].as<std::string>() == holder;
+    const bool free = current.empty() || current[0][1].as<bool>();
+    if (renew_only ? !mine : !(mine || free)) {
+      return ReasonError(absl::StatusCode::kFailedPrecondition,
+                         renew_only ? v1::ERROR_REASON_LOCK_LOST : v1::ERROR_REASON_IN_USE,
+                         renew_only ? "the maildrop lock was lost" : "the maildrop is in use");
+    }
+    const pqxx::row r = txn.exec_params1(
+        "INSERT INTO maildrop_locks (user_id, holder_id, expires_at)"
+        " VALUES ($1, $2, now() + $3 * interval '1 millisecond')"
+        " ON CONFLICT (user_id) DO UPDATE SET holder_id = $2, expires_at = EXCLUDED.expires_at"
+        " RETURNING (extract(epoch FROM expires_at) * 1000000)::bigint",
+        static_cast<int64_t>(user), holder, absl::ToInt64Milliseconds(lease));
+    v1::MaildropLease out;
+    out.set_holder_id(holder);
+    SetTime(out.mutable_expires_at(), absl::FromUnixMicros(r[0].as<int64_t>()));
+    return out;
+  });
+}
+
+absl::Status MetadataStore::ReleaseMaildrop(uint64_t user, const std::string& holder) {
+  return WithTxn<pqxx::work>(
+             pool_,
+             [&](pqxx::work& txn) -> absl::StatusOr<bool> {
+               txn.exec_params("DELETE FROM maildrop_locks WHERE user_id = $1 AND holder_id = $2",
+                               static_cast<int64_t>(user), holder);
+               return true;
+             })
+      .status();
+}
+
+absl::StatusOr<std::vector<v1::BlobReference>> MetadataStore::BlobReferences(
+    const std::string& start_after, absl::Duration expunged_within, size_t limit) {
+  using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+  return WithTxn<Snapshot>(
+      pool_, [&](Snapshot& txn) -> absl::StatusOr<std::vector<v1::BlobReference>> {
+        const pqxx::result r = txn.exec_params(
+            "SELECT blob_id, (extract(epoch FROM min(t)) * 1000000)::bigint FROM ("
+            " SELECT blob_id, created_at AS t FROM messages WHERE blob_id > $1"
+            " UNION ALL SELECT blob_id, expunged_at FROM vanished WHERE blob_id > $1"
+            " AND expunged_at > now() - $2 * interval '1 second') refs"
+            " GROUP BY blob_id ORDER BY blob_id LIMIT $3",
+            start_after, absl::ToInt64Seconds(expunged_within), static_cast<int64_t>(limit));
+        std::vector<v1::BlobReference> out;
+        out.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          v1::BlobReference ref;
+          ref.set_blob_id(row[0].as<std::string>());
+          SetTime(ref.mutable_oldest_reference_time(), absl::FromUnixMicros(row[1].as<int64_t>()));
+          out.push_back(std::move(ref));
+        }
+        return out;
+      });
 }
 
 // ---- quota ----------------------------------------------------------------------------

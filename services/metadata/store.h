@@ -72,6 +72,15 @@ class MetadataStore {
                                                     const v1::GetChangesRequest& req);
   absl::StatusOr<v1::QuotaRoot> GetQuota(uint64_t user);
   absl::StatusOr<v1::QuotaRoot> SetQuota(const v1::SetQuotaRequest& req);
+  // POP3 maildrop lock fallback (RFC 1939 section 8) when Redis is unavailable.
+  absl::StatusOr<v1::MaildropLease> AcquireMaildrop(uint64_t user, const std::string& holder,
+                                                    absl::Duration lease, bool renew_only);
+  absl::Status ReleaseMaildrop(uint64_t user, const std::string& holder);
+  // Referenced blob ids after start_after, ascending, at most limit (GC mark phase).
+  absl::StatusOr<std::vector<v1::BlobReference>> BlobReferences(const std::string& start_after,
+                                                                absl::Duration expunged_within,
+                                                                size_t limit);
+
   // The user id owning a mailbox name exists (for GetQuotaRoot).
   absl::Status CheckMailboxExists(uint64_t user, const std::string& name);
 

@@ -699,8 +699,8 @@ class Parser {
       Warn(Cat("multipart part \"", part.offsets.section, "\" has no close delimiter"));
     }
     if (part.children.empty()) {
-      Warn(Cat("multipart part \"", part.offsets.section, "\" has no body parts",
-               over_limit ? "" : ", using text/plain"));
+      Warn(
+          Cat("multipart part \"", part.offsets.section, "\" has no body parts, using text/plain"));
       SetDefaultText(part);
     }
     return hit;

@@ -14,6 +14,7 @@
 
 #include "services/common/credentials.h"
 #include "services/common/grpc_client.h"
+#include "services/ctl/blob_gc.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
 #include "tests/integration/cluster_env.h"
@@ -31,6 +32,7 @@ using testing::WaitFor;
 const std::string kTokenSecret(32, '\x44');
 const std::string kBlobSecret(32, '\x55');
 constexpr char kAdmin[] = "metad-test-admin";
+constexpr char kService[] = "metad-test-service";
 
 struct Server {
   int grpc_port = FreePort();
@@ -64,6 +66,7 @@ class MetadataServiceTest : public ::testing::Test {
     testing::WriteFile(d + "/token.key", "t1 " + std::string(64, '4') + "\n");
     testing::WriteFile(d + "/blob.key", "b1 " + std::string(64, '5') + "\n");
     testing::WriteFile(d + "/admin.token", kAdmin);
+    testing::WriteFile(d + "/service.token", kService);
     std::filesystem::create_directories(d + "/blobs");
     metad_ = new Server();
     blobd_ = new Server();
@@ -86,22 +89,23 @@ class MetadataServiceTest : public ::testing::Test {
     const std::string d = dir_->path();
     metad_->process = std::make_unique<Process>(
         testing::BinaryDir() + "/services/metadata/tern-metad",
-        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(metad_->grpc_port),
-                                 "--http-listen=127.0.0.1:" + std::to_string(metad_->http_port),
-                                 "--token-key-file=" + d + "/token.key",
-                                 "--blob-key-file=" + d + "/blob.key",
-                                 "--admin-token-file=" + d + "/admin.token",
-                                 "--grpc-max-threads=32", "--pg-pool-size=16"},
+        std::vector<std::string>{
+            "--grpc-listen=127.0.0.1:" + std::to_string(metad_->grpc_port),
+            "--http-listen=127.0.0.1:" + std::to_string(metad_->http_port),
+            "--token-key-file=" + d + "/token.key", "--blob-key-file=" + d + "/blob.key",
+            "--admin-token-file=" + d + "/admin.token",
+            "--service-token-file=" + d + "/service.token", "--gc-min-expunged-window=1s",
+            "--grpc-max-threads=32", "--pg-pool-size=16"},
         std::map<std::string, std::string>{{"TERN_PG_DSN", Env().pg().dsn()},
                                            {"TERN_REDIS_ADDR", Env().redis().addr()}},
         d + "/metad.log");
     blobd_->process = std::make_unique<Process>(
         testing::BinaryDir() + "/services/blob/tern-blobd",
-        std::vector<std::string>{"--grpc-listen=127.0.0.1:" + std::to_string(blobd_->grpc_port),
-                                 "--http-listen=127.0.0.1:" + std::to_string(blobd_->http_port),
-                                 "--blob-dir=" + d + "/blobs",
-                                 "--token-key-file=" + d + "/token.key",
-                                 "--blob-key-file=" + d + "/blob.key"},
+        std::vector<std::string>{
+            "--grpc-listen=127.0.0.1:" + std::to_string(blobd_->grpc_port),
+            "--http-listen=127.0.0.1:" + std::to_string(blobd_->http_port),
+            "--blob-dir=" + d + "/blobs", "--token-key-file=" + d + "/token.key",
+            "--blob-key-file=" + d + "/blob.key", "--service-token-file=" + d + "/service.token"},
         std::map<std::string, std::string>{}, d + "/blobd.log");
     for (Server* s : {metad_, blobd_}) {
       ASSERT_TRUE(WaitFor([s] { return HttpGet(s->http_port, "/readyz").status == 200; },
@@ -666,6 +670,109 @@ TEST_F(MetadataServiceTest, CommittedChangesArePublishedOnRedis) {
   EXPECT_TRUE(WaitFor([&] { return sub.Log().find("message") != std::string::npos; },
                       std::chrono::seconds(5)))
       << sub.Log();
+}
+
+TEST_F(MetadataServiceTest, MaildropLockHasOneHolderAtATime) {
+  const auto acquire = [](const std::string& holder, bool renew, std::string* reason) {
+    Ctx ctx(Bob());
+    v1::MaildropLease lease;
+    grpc::Status s;
+    if (renew) {
+      v1::RenewMaildropLockRequest req;
+      req.set_holder_id(holder);
+      req.mutable_lease()->set_seconds(60);
+      s = meta_->RenewMaildropLock(&ctx.ctx, req, &lease);
+    } else {
+      v1::AcquireMaildropLockRequest req;
+      req.set_holder_id(holder);
+      req.mutable_lease()->set_seconds(60);
+      s = meta_->AcquireMaildropLock(&ctx.ctx, req, &lease);
+    }
+    *reason = ctx.Reason();
+    return s.error_code();
+  };
+  std::string reason;
+  EXPECT_EQ(acquire("pop3d-a/1", false, &reason), grpc::StatusCode::OK);
+  EXPECT_EQ(acquire("pop3d-a/1", false, &reason), grpc::StatusCode::OK);  // same holder renews
+  EXPECT_EQ(acquire("pop3d-b/7", false, &reason), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(reason, "ERROR_REASON_IN_USE");
+  EXPECT_EQ(acquire("pop3d-b/7", true, &reason), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(reason, "ERROR_REASON_LOCK_LOST");
+  {
+    Ctx ctx(Bob());
+    v1::ReleaseMaildropLockRequest req;
+    req.set_holder_id("pop3d-a/1");
+    v1::ReleaseMaildropLockResponse resp;
+    ASSERT_TRUE(meta_->ReleaseMaildropLock(&ctx.ctx, req, &resp).ok());
+  }
+  EXPECT_EQ(acquire("pop3d-b/7", false, &reason), grpc::StatusCode::OK);
+}
+
+TEST_F(MetadataServiceTest, BlobGcDeletesOnlyUnreferencedOldBlobs) {
+  ASSERT_TRUE(Create(Alice(), "Gc").ok());
+  v1::AppendMessagesResponse kept, expunged;
+  ASSERT_TRUE(Append(Alice(), "Gc", {"gc referenced"}, "gc-1", &kept).ok());
+  ASSERT_TRUE(Append(Alice(), "Gc", {"gc expunged just now"}, "gc-2", &expunged, nullptr,
+                     v1::SYSTEM_FLAG_DELETED)
+                  .ok());
+  const v1::SelectHeader h = Header(Alice(), "Gc");
+  {
+    Ctx ctx(Alice());
+    v1::ExpungeRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    v1::ExpungeResponse resp;
+    ASSERT_TRUE(meta_->Expunge(&ctx.ctx, req, &resp).ok());
+  }
+  // An orphan: put but never appended (a failed append, a crash in between).
+  Ctx put_ctx(Alice());
+  blob::v1::PutResponse orphan;
+  {
+    auto writer = blob_->Put(&put_ctx.ctx, &orphan);
+    blob::v1::PutRequest header;
+    header.mutable_header();
+    writer->Write(header);
+    blob::v1::PutRequest data;
+    data.set_data("gc orphan");
+    writer->Write(data);
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+  }
+  auto meta_stub = v1::MetadataService::NewStub(metad_->channel);
+  auto blob_stub = blob::v1::BlobService::NewStub(blobd_->channel);
+  // With a grace period longer than the blobs' age, nothing is even listed.
+  auto careful = ctl::RunBlobGc(*meta_stub, *blob_stub, kService, absl::Hours(1));
+  ASSERT_TRUE(careful.ok()) << careful.status();
+  EXPECT_EQ(careful->deleted, 0u);
+  // With none: the orphan goes; the referenced blob and the one expunged within the
+  // window stay.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto gc = ctl::RunBlobGc(*meta_stub, *blob_stub, kService, absl::ZeroDuration());
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_GE(gc->deleted, 1u);
+  const auto exists = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(common::kServiceTokenKey, kService);
+    blob::v1::StatRequest req;
+    req.set_blob_id(id);
+    blob::v1::StatResponse resp;
+    EXPECT_TRUE(blob_->Stat(&ctx, req, &resp).ok());
+    return resp.exists();
+  };
+  EXPECT_FALSE(exists(orphan.blob_id()));
+  Ctx ctx(Alice());
+  v1::FetchMessagesRequest fetch;
+  fetch.set_mailbox_id(h.mailbox_id());
+  fetch.set_uidvalidity(h.uidvalidity());
+  fetch.mutable_uid_set()->add_ranges()->set_first(1);
+  fetch.mutable_attributes()->set_blob_id(true);
+  auto reader = meta_->FetchMessages(&ctx.ctx, fetch);
+  v1::FetchMessagesResponse batch;
+  ASSERT_TRUE(reader->Read(&batch));
+  EXPECT_TRUE(exists(batch.messages(0).blob_id()));
+  while (reader->Read(&batch)) {
+  }
+  EXPECT_TRUE(reader->Finish().ok());
 }
 
 TEST_F(MetadataServiceTest, AcknowledgedAppendsSurviveKillDashNine) {

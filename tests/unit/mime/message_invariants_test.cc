@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -538,9 +539,8 @@ TEST(CorpusTest, Msg36GroupAndExternalBody) {
       "\"site\" \"ftp.ietf.org\" \"access-type\" \"anon-ftp\" \"directory\" \"internet-drafts\") "
       "NIL NIL \"7BIT\" 68) \"Alternative\") \"Mixed\")");
   // "To: IETF-Announce:;" is an empty group.
-  EXPECT_EQ(RenderEnvelope(m.envelope).find("((NIL NIL \"IETF-Announce\" NIL)(NIL NIL NIL NIL))") !=
-                std::string::npos,
-            true);
+  EXPECT_NE(RenderEnvelope(m.envelope).find("((NIL NIL \"IETF-Announce\" NIL)(NIL NIL NIL NIL))"),
+            std::string::npos);
 }
 
 TEST(CorpusTest, Msg39ThreeLevelsShareOneBoundary) {
