@@ -71,8 +71,6 @@ class MetadataServiceTest : public ::testing::Test {
     metad_ = new Server();
     blobd_ = new Server();
     StartServers();
-    meta_ = v1::MetadataService::NewStub(metad_->channel).release();
-    blob_ = blob::v1::BlobService::NewStub(blobd_->channel).release();
     pqxx::connection conn(Env().pg().dsn());
     pqxx::work txn(conn);
     for (const char* address : {"alice@meta.test", "bob@meta.test", "quota@meta.test"}) {
@@ -111,10 +109,13 @@ class MetadataServiceTest : public ::testing::Test {
       ASSERT_TRUE(WaitFor([s] { return HttpGet(s->http_port, "/readyz").status == 200; },
                           std::chrono::seconds(30)))
           << s->process->Log();
-      if (!s->channel) {
-        s->channel = *common::MakeChannel("127.0.0.1:" + std::to_string(s->grpc_port), {});
-      }
+      // A fresh channel: one that saw the old process die may still hold its dead socket.
+      s->channel = *common::MakeChannel("127.0.0.1:" + std::to_string(s->grpc_port), {});
     }
+    delete meta_;
+    delete blob_;
+    meta_ = v1::MetadataService::NewStub(metad_->channel).release();
+    blob_ = blob::v1::BlobService::NewStub(blobd_->channel).release();
   }
 
   static void TearDownTestSuite() {
