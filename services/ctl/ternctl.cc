@@ -1,5 +1,8 @@
 #include "services/ctl/ternctl.h"
 
+#include <openssl/sha.h>
+
+#include <fstream>
 #include <iostream>
 #include <istream>
 #include <ostream>
@@ -13,6 +16,8 @@
 #include "services/common/strings.h"
 #include "services/common/tls.h"
 #include "services/ctl/blob_gc.h"
+#include "services/ctl/mbox.h"
+#include "services/ingest/ingest.h"
 #include "services/metadata/schema.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
@@ -40,6 +45,9 @@ commands:
   mailbox create ADDRESS NAME      create a mailbox (and its superiors)
   quota set ADDRESS                set limits: --quota-storage=BYTES, --quota-messages=N
                                    (-1 removes a limit)
+  import-mbox ADDRESS FILE [MAILBOX]
+                                   append every message of an mbox file (default INBOX);
+                                   running it again stores nothing twice
   blob-gc                          delete blobs no message refers to, last put more than
                                    --grace ago (--metad-addr, --blobd-addr,
                                    --service-token-file)
@@ -185,6 +193,91 @@ class Ctl {
     }
     out_ << "\n";
     return 0;
+  }
+
+  int ImportMbox(const std::vector<std::string>& words) {
+    if (words.size() < 2 || words.size() > 3) return Usage();
+    const std::string mailbox = words.size() == 3 ? words[2] : "INBOX";
+    std::ifstream file(words[1], std::ios::binary);
+    if (!file) return Fail(Cat("cannot read ", words[1]));
+    absl::StatusOr<uint64_t> user = UserId(words[0]);
+    if (!user.ok()) return Fail(user.status().message());
+    absl::StatusOr<std::string> token = OperatorToken(*user);
+    if (!token.ok()) return Fail(token.status().message());
+    auto metad = metadata::v1::MetadataService::NewStub(Channel(cfg_.GetString("metad-addr")));
+    auto blobd = blob::v1::BlobService::NewStub(Channel(cfg_.GetString("blobd-addr")));
+    const common::CallMeta meta{.session_token = *token};
+    constexpr size_t kBatchMessages = 100;
+    constexpr size_t kBatchBytes = 8 << 20;
+    MboxReader reader(file, 64 << 20);
+    metadata::v1::AppendMessagesRequest batch;
+    batch.set_mailbox(mailbox);
+    size_t batch_bytes = 0, imported = 0;
+    std::string batch_ids;
+    const auto flush = [&]() -> bool {
+      if (batch.items_size() == 0) return true;
+      // The key depends only on the content: importing the same file again, or retrying
+      // after a failure, appends nothing twice.
+      batch.set_idempotency_key(Cat("import-", mailbox, "-", Base64Hash(batch_ids)));
+      metadata::v1::AppendMessagesResponse resp;
+      const grpc::Status s = common::CallWithRetry(
+          Policy(true), meta,
+          [&](grpc::ClientContext& ctx) { return metad->AppendMessages(&ctx, batch, &resp); });
+      if (!s.ok()) {
+        Fail(s);
+        return false;
+      }
+      imported += batch.items_size();
+      batch.clear_items();
+      batch_bytes = 0;
+      batch_ids.clear();
+      return true;
+    };
+    for (;;) {
+      absl::StatusOr<std::optional<MboxMessage>> next = reader.Next();
+      if (!next.ok()) return Fail(next.status().message());
+      if (!next->has_value()) break;
+      const MboxMessage& msg = **next;
+      blob::v1::PutResponse put;
+      const grpc::Status s =
+          common::CallWithRetry(Policy(true), meta, [&](grpc::ClientContext& ctx) {
+            auto writer = blobd->Put(&ctx, &put);
+            blob::v1::PutRequest header;
+            header.mutable_header()->set_expected_size(msg.bytes.size());
+            header.mutable_header()->set_content_hint(blob::v1::CONTENT_HINT_IMPORT);
+            writer->Write(header);
+            for (size_t i = 0; i < msg.bytes.size(); i += 64 << 10) {
+              blob::v1::PutRequest chunk;
+              chunk.set_data(msg.bytes.substr(i, 64 << 10));
+              if (!writer->Write(chunk)) break;
+            }
+            writer->WritesDone();
+            return writer->Finish();
+          });
+      if (!s.ok()) return Fail(s);
+      metadata::v1::AppendItem* item = batch.add_items();
+      item->set_blob_id(put.blob_id());
+      item->set_size(put.size());
+      item->set_put_receipt(put.put_receipt());
+      if (msg.delivered_at) {
+        item->mutable_internal_date()->set_seconds(absl::ToUnixSeconds(*msg.delivered_at));
+      }
+      *item->mutable_parsed() = ingest::Ingest(msg.bytes);
+      batch_bytes += msg.bytes.size();
+      batch_ids += put.blob_id();
+      if (static_cast<size_t>(batch.items_size()) >= kBatchMessages || batch_bytes >= kBatchBytes) {
+        if (!flush()) return 1;
+      }
+    }
+    if (!flush()) return 1;
+    out_ << "imported " << imported << " messages into " << mailbox << "\n";
+    return 0;
+  }
+
+  static std::string Base64Hash(const std::string& data) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+    return common::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(digest), 18));
   }
 
   int BlobGc() {
@@ -433,6 +526,7 @@ int RunTernctl(const std::vector<std::string>& args, std::istream& in, std::ostr
   if (words[0] == "mailbox") return ctl.Mailbox({words.begin() + 1, words.end()});
   if (words[0] == "quota") return ctl.Quota({words.begin() + 1, words.end()});
   if (words[0] == "blob-gc" && words.size() == 1) return ctl.BlobGc();
+  if (words[0] == "import-mbox") return ctl.ImportMbox({words.begin() + 1, words.end()});
   return ctl.Usage();
 }
 

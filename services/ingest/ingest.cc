@@ -84,7 +84,8 @@ void Offsets(const mime::BodyPart& part, const std::string& number,
 void MessageBody(const mime::BodyPart& root, const std::string& number,
                  google::protobuf::RepeatedPtrField<v1::PartOffsets>* out) {
   if (root.IsMultipart()) {
-    for (size_t i = 0; i < root.children.size(); ++i) Offsets(root.children[i], Child(number, i), out);
+    for (size_t i = 0; i < root.children.size(); ++i)
+      Offsets(root.children[i], Child(number, i), out);
     return;
   }
   // A non-multipart message's body is part 1, with no MIME header of its own.
@@ -107,7 +108,8 @@ void Offsets(const mime::BodyPart& part, const std::string& number,
   p->set_body_start(part.offsets.header_end);
   p->set_end(part.offsets.body_end);
   if (part.IsMultipart()) {
-    for (size_t i = 0; i < part.children.size(); ++i) Offsets(part.children[i], Child(number, i), out);
+    for (size_t i = 0; i < part.children.size(); ++i)
+      Offsets(part.children[i], Child(number, i), out);
   } else if (part.IsMessageRfc822() && !part.children.empty()) {
     p->set_message_body_start(part.children[0].offsets.header_end);
     MessageBody(part.children[0], number, out);
@@ -118,9 +120,9 @@ void Offsets(const mime::BodyPart& part, const std::string& number,
 
 const std::vector<std::string>& DefaultCachedHeaders() {
   static const std::vector<std::string> kNames = {
-      "from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
-      "in-reply-to", "references", "content-type", "list-id", "priority", "x-priority",
-      "importance"};
+      "from",    "sender",   "reply-to",   "to",          "cc",         "bcc",
+      "subject", "date",     "message-id", "in-reply-to", "references", "content-type",
+      "list-id", "priority", "x-priority", "importance"};
   return kNames;
 }
 
@@ -140,7 +142,8 @@ v1::ParsedMessage ToProto(const mime::ParsedMessage& parsed, std::string_view ra
     v1::HeaderField* h = out.add_cached_headers();
     h->set_name(f.name);
     // The exact bytes, folding and line ending included, as BODY[HEADER.FIELDS] returns them.
-    if (f.end <= raw.size() && f.start <= f.end) h->set_raw(std::string(raw.substr(f.start, f.end - f.start)));
+    if (f.end <= raw.size() && f.start <= f.end)
+      h->set_raw(std::string(raw.substr(f.start, f.end - f.start)));
   }
   for (const std::string& n : DefaultCachedHeaders()) out.add_cached_header_names(n);
   return out;

@@ -40,6 +40,31 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
                             "/var/tls/ca.pem " + testing::BinaryDir() +
                             "/services/ctl/ternctl user show demo@example.test >/dev/null";
     EXPECT_EQ(testing::Shell(ctl), 0);
+    // Import an mbox of corpus messages into the demo user's INBOX, through authd, blobd and
+    // metad; a second import (here, the second run) stores nothing twice.
+    const std::string v = dir.path() + "/var";
+    const std::string env = "TERN_AUTHD_ADDR=127.0.0.1:" + std::to_string(7001 + offset) +
+                            " TERN_METAD_ADDR=127.0.0.1:" + std::to_string(7002 + offset) +
+                            " TERN_BLOBD_ADDR=127.0.0.1:" + std::to_string(7003 + offset) +
+                            " TERN_ADMIN_TOKEN_FILE=" + v +
+                            "/secrets/admin.token TERN_TOKEN_KEY_FILE=" + v + "/secrets/token.key" +
+                            " TERN_GRPC_TLS_CERT=" + v + "/tls/tern.pem TERN_GRPC_TLS_KEY=" + v +
+                            "/tls/tern.key TERN_GRPC_TLS_CA=" + v + "/tls/ca.pem ";
+    const std::string mbox = dir.path() + "/import.mbox";
+    ASSERT_EQ(testing::Shell("for m in 01 02 25; do echo 'From importer@example.test Mon Jan  1 "
+                             "10:00:00 2024'; sed 's/^From />From /' " +
+                             testing::SourceDir() +
+                             "/../shared/testdata/mime-corpus/msg_$m.txt; "
+                             "echo; done > " +
+                             mbox),
+              0);
+    const std::string ternctl = testing::BinaryDir() + "/services/ctl/ternctl";
+    EXPECT_EQ(
+        testing::Shell(env + ternctl + " import-mbox demo@example.test " + mbox + " >/dev/null"),
+        0);
+    const std::string list = env + ternctl + " mailbox list demo@example.test";
+    EXPECT_EQ(testing::Shell(list + R"( | grep -qP '^INBOX\tmessages=3\t')"), 0);
+    EXPECT_EQ(testing::Shell(list + R"( | grep -qP '^Sent\t.*\\SENT')"), 0);
     run.Signal(SIGTERM);
     const auto code = run.Wait(std::chrono::seconds(60));
     ASSERT_TRUE(code.has_value()) << run.Log();

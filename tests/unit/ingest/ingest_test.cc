@@ -40,7 +40,8 @@ void CheckOffsetsAgreeWithSections(const std::string& raw, const std::string& na
     }
     EXPECT_EQ(mime::SectionRange(parsed, s), Range({p.body_start(), p.end()})) << name << " " << s;
     if (p.has_message_body_start()) {
-      EXPECT_EQ(mime::SectionRange(parsed, s + ".HEADER"), Range({p.body_start(), p.message_body_start()}))
+      EXPECT_EQ(mime::SectionRange(parsed, s + ".HEADER"),
+                Range({p.body_start(), p.message_body_start()}))
           << name << " " << s;
       EXPECT_EQ(mime::SectionRange(parsed, s + ".TEXT"), Range({p.message_body_start(), p.end()}))
           << name << " " << s;
