@@ -2,11 +2,13 @@
 #include <vector>
 
 #include "services/common/credentials.h"
+#include "services/common/grpc_client.h"
 #include "services/common/log.h"
 #include "services/common/pg_pool.h"
 #include "services/common/redis_check.h"
 #include "services/common/service_runtime.h"
 #include "services/common/strings.h"
+#include "services/metadata/blob_loader.h"
 #include "services/metadata/metadata_service.h"
 #include "services/metadata/schema.h"
 
@@ -33,6 +35,8 @@ std::vector<SettingSpec> Settings() {
        "file holding the credential of internal services (blob GC)"},
       {"gc-min-expunged-window", "TERN_GC_MIN_EXPUNGED_WINDOW", "24h", SettingType::kDuration,
        "ListBlobReferences refuses a shorter include_expunged_within"},
+      {"blobd-addr", "TERN_BLOBD_ADDR", "127.0.0.1:7003", SettingType::kString,
+       "host:port of tern-blobd, read for SEARCH BODY/TEXT (with the service token)"},
       {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
        "largest message APPEND accepts, octets (APPENDLIMIT, RFC 7889)"},
   };
@@ -85,8 +89,19 @@ int main(int argc, char** argv) {
             std::make_unique<tern::metadata::Notifier>(cfg.GetString("redis-addr"), rt.metrics()));
         auto* callers = rt.Own(std::make_unique<tern::common::CallerAuthenticator>(
             *token_keys, *service_token, *admin_token));
+        const tern::common::TlsFiles tls{cfg.GetString("grpc-tls-cert"),
+                                         cfg.GetString("grpc-tls-key"),
+                                         cfg.GetString("grpc-tls-ca")};
+        absl::StatusOr<std::shared_ptr<grpc::Channel>> blob_channel =
+            tern::common::MakeChannel(cfg.GetString("blobd-addr"), tls);
+        if (!blob_channel.ok()) return blob_channel.status();
+        auto* blob_stub = rt.Own(tern::blob::v1::BlobService::NewStub(*blob_channel));
+        tern::metadata::RawLoader loader;
+        if (!service_token->empty()) {
+          loader = tern::metadata::BlobdLoader(*blob_stub, *service_token);
+        }
         auto* service = rt.Own(std::make_unique<tern::metadata::MetadataServiceImpl>(
-            *store, *notifier, *callers, cfg.GetDuration("gc-min-expunged-window")));
+            *store, *notifier, *callers, cfg.GetDuration("gc-min-expunged-window"), loader));
         rt.AddService(service, tern::metadata::v1::MetadataService::service_full_name());
 
         rt.readiness().AddCheck("postgresql",

@@ -1,6 +1,7 @@
 #include "services/metadata/metadata_service.h"
 
 #include "services/common/grpc_status.h"
+#include "services/metadata/uid_set.h"
 
 namespace tern::metadata {
 namespace {
@@ -317,6 +318,34 @@ grpc::Status MetadataServiceImpl::ReleaseMaildropLock(grpc::ServerContext* ctx,
   TERN_USER(user);
   absl::Status s = store_.ReleaseMaildrop(user, req->holder_id());
   return s.ok() ? grpc::Status::OK : Fail(ctx, s);
+}
+
+grpc::Status MetadataServiceImpl::SearchMessages(
+    grpc::ServerContext* ctx, const v1::SearchMessagesRequest* req,
+    grpc::ServerWriter<v1::SearchMessagesResponse>* writer) {
+  TERN_USER(user);
+  absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> result =
+      store_.Search(user, *req, raw_loader_);
+  if (!result.ok()) return Fail(ctx, result.status());
+  const bool send_uids =
+      !req->has_return_options() || req->return_options().all() || req->return_options().save();
+  v1::SearchMessagesResponse batch;
+  if (send_uids) {
+    // Batches of at most 10000 UIDs, each a compact set.
+    const std::vector<uint32_t>& uids = result->first;
+    for (size_t i = 0; i < uids.size(); i += kChangesBatch) {
+      const size_t end = std::min(uids.size(), i + kChangesBatch);
+      batch.mutable_uids()->CopyFrom(UidSetOf(std::vector<uint32_t>(
+          uids.begin() + static_cast<long>(i), uids.begin() + static_cast<long>(end))));
+      if (end < uids.size()) {
+        if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+        batch.Clear();
+      }
+    }
+  }
+  *batch.mutable_summary() = result->second;
+  writer->Write(batch);
+  return grpc::Status::OK;
 }
 
 grpc::Status MetadataServiceImpl::ListBlobReferences(

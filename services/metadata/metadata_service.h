@@ -9,16 +9,18 @@ namespace tern::metadata {
 
 // tern-metad's gRPC service: checks the caller's token (the user id comes only from it,
 // invariant 4), calls the store, publishes the committed changes, and maps errors with
-// their reason. SEARCH, SORT and THREAD are not built yet and answer UNIMPLEMENTED.
+// their reason. SORT and THREAD are not built yet and answer UNIMPLEMENTED.
 class MetadataServiceImpl final : public v1::MetadataService::Service {
  public:
   MetadataServiceImpl(MetadataStore& store, Notifier& notifier,
                       const common::CallerAuthenticator& callers,
-                      absl::Duration gc_min_expunged_window = absl::Hours(24))
+                      absl::Duration gc_min_expunged_window = absl::Hours(24),
+                      RawLoader raw_loader = nullptr)
       : store_(store),
         notifier_(notifier),
         callers_(callers),
-        gc_min_expunged_window_(gc_min_expunged_window) {}
+        gc_min_expunged_window_(gc_min_expunged_window),
+        raw_loader_(std::move(raw_loader)) {}
 
   grpc::Status CreateMailbox(grpc::ServerContext* ctx, const v1::CreateMailboxRequest* req,
                              v1::Mailbox* resp) override;
@@ -64,6 +66,8 @@ class MetadataServiceImpl final : public v1::MetadataService::Service {
   grpc::Status ReleaseMaildropLock(grpc::ServerContext* ctx,
                                    const v1::ReleaseMaildropLockRequest* req,
                                    v1::ReleaseMaildropLockResponse* resp) override;
+  grpc::Status SearchMessages(grpc::ServerContext* ctx, const v1::SearchMessagesRequest* req,
+                              grpc::ServerWriter<v1::SearchMessagesResponse>* writer) override;
   grpc::Status ListBlobReferences(
       grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
       grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) override;
@@ -77,6 +81,7 @@ class MetadataServiceImpl final : public v1::MetadataService::Service {
   Notifier& notifier_;
   const common::CallerAuthenticator& callers_;
   absl::Duration gc_min_expunged_window_;
+  RawLoader raw_loader_;
 };
 
 }  // namespace tern::metadata

@@ -1501,6 +1501,66 @@ absl::StatusOr<std::vector<v1::BlobReference>> MetadataStore::BlobReferences(
       });
 }
 
+// ---- SEARCH ---------------------------------------------------------------------------
+
+absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> MetadataStore::Search(
+    uint64_t user, const v1::SearchMessagesRequest& req, const RawLoader& loader) {
+  using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+  using Result = std::pair<std::vector<uint32_t>, v1::SearchSummary>;
+  return WithTxn<Snapshot>(pool_, [&](Snapshot& txn) -> absl::StatusOr<Result> {
+    absl::StatusOr<MailboxRow> m = Selected(txn, user, req.mailbox_id(), req.uidvalidity(), false);
+    if (!m.ok()) return m.status();
+    const uint32_t max_uid = MaxUid(txn, m->id);
+    absl::StatusOr<SearchEvaluator> eval = SearchEvaluator::Create(
+        req.key(), req.charset(), ResolveUidSet(req.recent_uids(), max_uid), max_uid, loader);
+    if (!eval.ok()) {
+      if (eval.status().code() == absl::StatusCode::kInvalidArgument &&
+          eval.status().message() == "US-ASCII UTF-8") {
+        return ReasonError(absl::StatusCode::kInvalidArgument, v1::ERROR_REASON_BADCHARSET,
+                           "US-ASCII UTF-8");
+      }
+      return eval.status();
+    }
+    const pqxx::result rows = txn.exec_params(
+        Cat("SELECT uid, system_flags, array_to_string(keywords, ' '), modseq,"
+            " (extract(epoch FROM internal_date) * 1000000)::bigint, tz_offset_min, size,"
+            " blob_id, ",
+            eval->needs_parsed() ? "parsed" : "NULL",
+            " FROM messages WHERE mailbox_id = $1 ORDER BY uid"),
+        static_cast<int64_t>(m->id));
+    Result out;
+    uint64_t highest = 0;
+    for (const pqxx::row& r : rows) {
+      v1::ParsedMessage parsed;
+      SearchRow row;
+      row.uid = r[0].as<uint32_t>();
+      row.flags = r[1].as<uint32_t>();
+      row.keywords = Split(r[2].as<std::string>(), ' ');
+      row.modseq = r[3].as<uint64_t>();
+      row.internal_date = absl::FromUnixMicros(r[4].as<int64_t>());
+      row.tz_offset_minutes = r[5].as<int>();
+      row.size = r[6].as<uint64_t>();
+      row.blob_id = r[7].as<std::string>();
+      if (!r[8].is_null() && parsed.ParseFromString(pqxx::binarystring(r[8]).str())) {
+        row.parsed = &parsed;
+      }
+      absl::StatusOr<bool> match = eval->Matches(row);
+      if (!match.ok()) return match.status();
+      if (!*match) continue;
+      out.first.push_back(row.uid);
+      highest = std::max(highest, row.modseq);
+    }
+    const auto& opts = req.return_options();
+    if (!out.first.empty()) {
+      if (opts.min()) out.second.set_min(out.first.front());
+      if (opts.max()) out.second.set_max(out.first.back());
+      if (eval->has_modseq()) out.second.set_highest_modseq(highest);
+    }
+    if (opts.count()) out.second.set_count(static_cast<uint32_t>(out.first.size()));
+    return out;
+  });
+}
+
 // ---- quota ----------------------------------------------------------------------------
 
 namespace {

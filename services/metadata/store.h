@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "services/common/credentials.h"
 #include "services/common/pg_pool.h"
+#include "services/metadata/search.h"
 #include "tern/metadata/v1/metadata.pb.h"
 
 namespace tern::metadata {
@@ -70,6 +71,9 @@ class MetadataStore {
                                                       Notices& notices);
   absl::StatusOr<v1::GetChangesResponse> GetChanges(uint64_t user,
                                                     const v1::GetChangesRequest& req);
+  // Matching UIDs (ascending) and the summary; loader reads bodies for BODY/TEXT keys.
+  absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> Search(
+      uint64_t user, const v1::SearchMessagesRequest& req, const RawLoader& loader);
   absl::StatusOr<v1::QuotaRoot> GetQuota(uint64_t user);
   absl::StatusOr<v1::QuotaRoot> SetQuota(const v1::SetQuotaRequest& req);
   // POP3 maildrop lock fallback (RFC 1939 section 8) when Redis is unavailable.

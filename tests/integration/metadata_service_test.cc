@@ -15,6 +15,7 @@
 #include "services/common/credentials.h"
 #include "services/common/grpc_client.h"
 #include "services/ctl/blob_gc.h"
+#include "services/ingest/ingest.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
 #include "tests/integration/cluster_env.h"
@@ -93,7 +94,8 @@ class MetadataServiceTest : public ::testing::Test {
             "--token-key-file=" + d + "/token.key", "--blob-key-file=" + d + "/blob.key",
             "--admin-token-file=" + d + "/admin.token",
             "--service-token-file=" + d + "/service.token", "--gc-min-expunged-window=1s",
-            "--grpc-max-threads=32", "--pg-pool-size=16"},
+            "--grpc-max-threads=32", "--pg-pool-size=16",
+            "--blobd-addr=127.0.0.1:" + std::to_string(blobd_->grpc_port)},
         std::map<std::string, std::string>{{"TERN_PG_DSN", Env().pg().dsn()},
                                            {"TERN_REDIS_ADDR", Env().redis().addr()}},
         d + "/metad.log");
@@ -178,7 +180,7 @@ class MetadataServiceTest : public ::testing::Test {
       item->set_size(put.size());
       item->set_put_receipt(put.put_receipt());
       item->mutable_flags()->set_system(flags);
-      item->mutable_parsed()->mutable_envelope()->set_subject("subject of " + key);
+      *item->mutable_parsed() = ingest::Ingest(bytes);
     }
     Ctx ctx(user);
     grpc::Status s = meta_->AppendMessages(&ctx.ctx, req, resp);
@@ -391,7 +393,7 @@ TEST_F(MetadataServiceTest, AppendSelectFetchAndReadTheBlobBack) {
   ASSERT_TRUE(reader->Finish().ok());
   ASSERT_EQ(metas.size(), 2u);
   EXPECT_EQ(metas[1].size(), bodies[1].size());
-  EXPECT_EQ(metas[0].envelope().subject(), "subject of append-1");
+  EXPECT_EQ(metas[0].envelope().subject(), "one");
   EXPECT_TRUE(metas[0].flags().system() & v1::SYSTEM_FLAG_SEEN);
   // The grant from metad opens the blob in blobd, byte for byte.
   Ctx get_ctx(Alice());
@@ -671,6 +673,103 @@ TEST_F(MetadataServiceTest, CommittedChangesArePublishedOnRedis) {
   EXPECT_TRUE(WaitFor([&] { return sub.Log().find("message") != std::string::npos; },
                       std::chrono::seconds(5)))
       << sub.Log();
+}
+
+TEST_F(MetadataServiceTest, SearchMatchesHeadersDatesFlagsAndDecodedBodies) {
+  ASSERT_TRUE(Create(Alice(), "Search").ok());
+  v1::AppendMessagesResponse first, second;
+  ASSERT_TRUE(Append(Alice(), "Search",
+                     {"From: Carol <carol@x.test>\r\n"
+                      "Subject: =?UTF-8?Q?caf=C3=A9?= menu\r\n"
+                      "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+                      "X-Custom: orange\r\n"
+                      "Content-Type: text/plain; charset=utf-8\r\n"
+                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                      "the b=C3=A9st cake\r\n"},
+                     "search-1", &first)
+                  .ok());
+  ASSERT_TRUE(Append(Alice(), "Search",
+                     {"From: dave@y.test\r\nSubject: hello\r\nDate: 1 Mar 2020 10:00:00 +0000\r\n"
+                      "\r\nplain body about apples\r\n"},
+                     "search-2", &second, nullptr, v1::SYSTEM_FLAG_SEEN)
+                  .ok());
+  const uint32_t u1 = first.uids().ranges(0).first();
+  const uint32_t u2 = second.uids().ranges(0).first();
+  const v1::SelectHeader h = Header(Alice(), "Search");
+  const auto search = [&](const v1::SearchKey& key, std::string* reason = nullptr,
+                          std::optional<v1::SearchReturnOptions> opts = {},
+                          v1::SearchSummary* summary = nullptr) {
+    Ctx ctx(Alice());
+    v1::SearchMessagesRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    *req.mutable_key() = key;
+    req.set_charset(reason != nullptr ? "KOI8-R" : "UTF-8");
+    if (opts) *req.mutable_return_options() = *opts;
+    auto reader = meta_->SearchMessages(&ctx.ctx, req);
+    std::vector<uint32_t> uids;
+    v1::SearchMessagesResponse resp;
+    while (reader->Read(&resp)) {
+      for (const auto& r : resp.uids().ranges()) {
+        for (uint32_t u = r.first(); u <= r.last(); ++u) uids.push_back(u);
+      }
+      if (resp.has_summary() && summary != nullptr) *summary = resp.summary();
+    }
+    grpc::Status s = reader->Finish();
+    if (reason != nullptr) *reason = ctx.Reason();
+    EXPECT_TRUE(s.ok() || reason != nullptr) << s.error_message();
+    return uids;
+  };
+  const auto header = [](const std::string& name, const std::string& value) {
+    v1::SearchKey k;
+    k.mutable_header()->set_field_name(name);
+    k.mutable_header()->set_value(value);
+    return k;
+  };
+  const auto text = [](v1::TextCriterion::Scope scope, const std::string& value) {
+    v1::SearchKey k;
+    k.mutable_text()->set_scope(scope);
+    k.mutable_text()->set_value(value);
+    return k;
+  };
+  using U = std::vector<uint32_t>;
+  EXPECT_EQ(search(header("Subject", "CAF\xc3\xa9")), U{u1});  // RFC 2047 decoded
+  EXPECT_EQ(search(header("from", "carol")), U{u1});
+  EXPECT_EQ(search(header("X-Custom", "orange")), U{u1});  // outside the cache: read the blob
+  EXPECT_EQ(search(header("X-Custom", "")), U{u1});        // present at all
+  EXPECT_EQ(search(text(v1::TextCriterion::SCOPE_BODY, "b\xc3\xa9st")), U{u1});  // QP + charset
+  EXPECT_EQ(search(text(v1::TextCriterion::SCOPE_BODY, "menu")), U{});
+  EXPECT_EQ(search(text(v1::TextCriterion::SCOPE_TEXT, "menu")), U{u1});
+  EXPECT_EQ(search(text(v1::TextCriterion::SCOPE_TEXT, "APPLES")), U{u2});
+  v1::SearchKey sent;
+  sent.mutable_date()->set_field(v1::DateCriterion::FIELD_SENT_DATE);
+  sent.mutable_date()->set_comparison(v1::DateCriterion::COMPARISON_BEFORE);
+  sent.mutable_date()->mutable_date()->set_year(2000);
+  sent.mutable_date()->mutable_date()->set_month(1);
+  sent.mutable_date()->mutable_date()->set_day(1);
+  EXPECT_EQ(search(sent), U{u1});
+  v1::SearchKey unseen;
+  unseen.mutable_flag()->set_flag(v1::SYSTEM_FLAG_SEEN);
+  unseen.mutable_flag()->set_set(false);
+  EXPECT_EQ(search(unseen), U{u1});
+  v1::SearchKey all;
+  all.set_all(true);
+  v1::SearchReturnOptions esearch;
+  esearch.set_min(true);
+  esearch.set_max(true);
+  esearch.set_count(true);
+  v1::SearchSummary summary;
+  EXPECT_EQ(search(all, nullptr, esearch, &summary), U{});  // ESEARCH without ALL: no list
+  EXPECT_EQ(summary.min(), u1);
+  EXPECT_EQ(summary.max(), u2);
+  EXPECT_EQ(summary.count(), 2u);
+  v1::SearchKey modseq;
+  modseq.mutable_modseq()->set_modseq(second.highest_modseq());
+  EXPECT_EQ(search(modseq, nullptr, std::nullopt, &summary), U{u2});
+  EXPECT_EQ(summary.highest_modseq(), second.highest_modseq());
+  std::string reason;
+  search(all, &reason);
+  EXPECT_EQ(reason, "ERROR_REASON_BADCHARSET");
 }
 
 TEST_F(MetadataServiceTest, MaildropLockHasOneHolderAtATime) {
