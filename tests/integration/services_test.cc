@@ -127,16 +127,16 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
 TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
   grpc::ClientContext c1;
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
-  metadata::v1::SearchMessagesRequest search;
-  auto reader = metad->SearchMessages(&c1, search);
-  metadata::v1::SearchMessagesResponse found;
+  metadata::v1::SortMessagesRequest search;
+  auto reader = metad->SortMessages(&c1, search);
+  metadata::v1::SortMessagesResponse found;
   while (reader->Read(&found)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
   // And the calls are counted by method and code.
   EXPECT_NE(HttpGet(metad_->http_port, "/metrics")
                 .body.find("code=\"UNIMPLEMENTED\",method=\"/tern.metadata.v1.MetadataService/"
-                           "SearchMessages\""),
+                           "SortMessages\""),
             std::string::npos);
 }
 
