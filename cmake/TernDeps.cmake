@@ -9,6 +9,7 @@ find_package(prometheus-cpp CONFIG REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)
+find_package(nlohmann_json 3 CONFIG REQUIRED)
 
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 add_library(tern_asio INTERFACE)

@@ -9,7 +9,7 @@ packages=(
   # libraries (see the dependency table in README.md)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
   libssl-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libgtest-dev libgmock-dev
-  libargon2-dev libasio-dev
+  libargon2-dev libasio-dev nlohmann-json3-dev
   # servers and tools the local cluster and the tests start
   postgresql redis-server openssl curl ca-certificates python3 util-linux procps
 )

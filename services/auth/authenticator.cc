@@ -17,6 +17,7 @@ using Step = v1::SaslStep;
 constexpr char kPlain[] = "PLAIN";
 constexpr char kLogin[] = "LOGIN";
 constexpr char kScram[] = "SCRAM-SHA-256";
+constexpr char kOAuth[] = "OAUTHBEARER";
 constexpr size_t kMaxSaslMessage = 8192;
 
 void SetTime(google::protobuf::Timestamp* out, absl::Time t) {
@@ -54,6 +55,7 @@ v1::ListMechanismsResponse Authenticator::ListMechanisms(const v1::ConnectionInf
   if (PlaintextAllowed(conn)) {
     out.add_mechanisms(kPlain);
     out.add_mechanisms(kLogin);
+    if (options_.oauth != nullptr) out.add_mechanisms(kOAuth);
   } else {
     // RFC 3501 6.2.3: advertise LOGINDISABLED where LOGIN is refused.
     out.set_login_disabled(true);
@@ -181,6 +183,12 @@ absl::StatusOr<Step> Authenticator::Start(std::string_view mechanism,
     if (!initial.has_value()) return Challenge("", state);
     return ScramClientFirst(*initial, conn);
   }
+  if (mech == kOAuth && options_.oauth != nullptr) {
+    // A bearer token is as good as a password on the wire.
+    if (!PlaintextAllowed(conn)) return Failure(Step::FAILURE_REASON_ENCRYPTION_REQUIRED);
+    if (!initial.has_value()) return Challenge("", state);
+    return OAuthBearer(*initial, conn);
+  }
   return Failure(Step::FAILURE_REASON_MECHANISM_UNSUPPORTED);
 }
 
@@ -226,6 +234,7 @@ absl::StatusOr<Step> Authenticator::Continue(std::string_view sealed, std::strin
     if (state->step == 0) return ScramClientFirst(response, conn);
     return ScramClientFinal(*state, response, conn);
   }
+  if (state->mechanism == kOAuth && options_.oauth != nullptr) return OAuthBearer(response, conn);
   return absl::InvalidArgumentError("exchange_state names no known mechanism");
 }
 
@@ -265,6 +274,42 @@ absl::StatusOr<Step> Authenticator::ScramClientFirst(std::string_view message,
   ExchangeState state{
       kScram, conn.session_id(), absl::Now(), 1, {std::string(message), server_first, key}};
   return Challenge(server_first, state);
+}
+
+absl::StatusOr<Step> Authenticator::OAuthBearer(std::string_view message,
+                                                const v1::ConnectionInfo& conn) {
+  absl::StatusOr<OAuthBearerMessage> parsed = ParseOAuthBearer(message);
+  if (!parsed.ok()) return Failure(Step::FAILURE_REASON_MALFORMED);
+  const auto failed = [&](const std::string& key) {
+    Step step = FailAfterDelay(key, conn);
+    // RFC 7628 3.2.2: the error travels as a final challenge before the failure.
+    step.set_failure_challenge(OAuthErrorChallenge(options_.oauth->options()));
+    return step;
+  };
+  const std::string ip_key = Cat("oauth:", IpOf(conn.client_address()));
+  if (std::optional<absl::Duration> wait =
+          throttle_.LockedOut(ip_key, IpOf(conn.client_address()))) {
+    Step step = Failure(Step::FAILURE_REASON_TEMPORARY_LOCKOUT);
+    step.mutable_retry_after()->set_seconds(absl::ToInt64Seconds(*wait) + 1);
+    return step;
+  }
+  absl::StatusOr<std::string> claimed = options_.oauth->Verify(parsed->token, absl::Now());
+  if (!claimed.ok()) {
+    common::LogInfo("bearer token refused", {{"reason", std::string(claimed.status().message())},
+                                             {"client", conn.client_address()}});
+    return failed(ip_key);
+  }
+  absl::StatusOr<std::string> address = NormalizeAddress(*claimed, options_.fold_local_part);
+  if (!address.ok()) return failed(ip_key);
+  if (!parsed->authzid.empty() &&
+      NormalizeAddress(parsed->authzid, options_.fold_local_part).value_or("") != *address) {
+    return failed(*address);
+  }
+  absl::StatusOr<UserRecord> user = store_.Get(*address);
+  if (user.status().code() == absl::StatusCode::kNotFound) return failed(*address);
+  if (!user.ok()) return user.status();
+  if (!user->enabled) return Failure(Step::FAILURE_REASON_ACCOUNT_DISABLED);
+  return Success(*user, conn);
 }
 
 absl::StatusOr<Step> Authenticator::ScramClientFinal(const ExchangeState& state,

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/auth/exchange_state.h"
+#include "services/auth/oauth.h"
 #include "services/auth/password.h"
 #include "services/auth/throttle.h"
 #include "services/auth/user_store.h"
@@ -25,6 +26,8 @@ struct AuthenticatorOptions {
   bool fold_local_part = true;
   char detail_separator = '+';
   uint32_t scram_iterations = 4096;
+  // OAUTHBEARER (RFC 7628) is offered only when set.
+  const JwtVerifier* oauth = nullptr;
 };
 
 // The authentication logic of tern-authd: SASL PLAIN, LOGIN and SCRAM-SHA-256, the
@@ -57,6 +60,8 @@ class Authenticator {
                                               const v1::ConnectionInfo& conn);
   absl::StatusOr<v1::SaslStep> ScramClientFirst(std::string_view message,
                                                 const v1::ConnectionInfo& conn);
+  absl::StatusOr<v1::SaslStep> OAuthBearer(std::string_view message,
+                                           const v1::ConnectionInfo& conn);
   absl::StatusOr<v1::SaslStep> ScramClientFinal(const ExchangeState& state,
                                                 std::string_view message,
                                                 const v1::ConnectionInfo& conn);

@@ -49,6 +49,14 @@ std::vector<SettingSpec> Settings() {
        "accept plaintext passwords without TLS from non-loopback clients"},
       {"detail-separator", "TERN_DETAIL_SEPARATOR", "+", SettingType::kString,
        "subaddress separator in recipient addresses (user+detail@domain)"},
+      {"oauth-issuer", "TERN_OAUTH_ISSUER", "", SettingType::kString,
+       "OAUTHBEARER: the token issuer (iss) accepted; empty disables OAUTHBEARER"},
+      {"oauth-audience", "TERN_OAUTH_AUDIENCE", "", SettingType::kString,
+       "OAUTHBEARER: required audience (aud), if set"},
+      {"oauth-keys-file", "TERN_OAUTH_KEYS_FILE", "", SettingType::kString,
+       "OAUTHBEARER: PEM public keys of the issuer, each after a 'kid: <id>' line"},
+      {"oauth-user-claim", "TERN_OAUTH_USER_CLAIM", "email", SettingType::kString,
+       "OAUTHBEARER: the claim holding the user's address"},
       {"lockout-after", "TERN_LOCKOUT_AFTER", "10", SettingType::kInt,
        "failed logins per user or client address, within the window, that lock it out"},
       {"lockout-window", "TERN_LOCKOUT_WINDOW", "15m", SettingType::kDuration,
@@ -108,6 +116,19 @@ int main(int argc, char** argv) {
                 .window = cfg.GetDuration("lockout-window"),
                 .base_delay = cfg.GetDuration("fail-delay"),
                 .max_delay = cfg.GetDuration("fail-delay-max")}));
+        const tern::auth::JwtVerifier* oauth = nullptr;
+        if (!cfg.GetString("oauth-issuer").empty()) {
+          absl::StatusOr<std::string> pem =
+              tern::common::ReadFileToString(cfg.GetString("oauth-keys-file"));
+          if (!pem.ok()) return pem.status();
+          absl::StatusOr<std::unique_ptr<tern::auth::JwtVerifier>> verifier =
+              tern::auth::JwtVerifier::Load(*pem,
+                                            {.issuer = cfg.GetString("oauth-issuer"),
+                                             .audience = cfg.GetString("oauth-audience"),
+                                             .user_claim = cfg.GetString("oauth-user-claim")});
+          if (!verifier.ok()) return verifier.status();
+          oauth = rt.Own(*std::move(verifier));
+        }
         auto* authenticator = rt.Own(std::make_unique<tern::auth::Authenticator>(
             *store, *throttle,
             tern::auth::AuthenticatorOptions{
@@ -117,7 +138,8 @@ int main(int argc, char** argv) {
                 .allow_plaintext = cfg.GetBool("allow-plaintext"),
                 .fold_local_part = options.fold_local_part,
                 .detail_separator = cfg.GetString("detail-separator")[0],
-                .scram_iterations = options.scram_iterations}));
+                .scram_iterations = options.scram_iterations,
+                .oauth = oauth}));
         auto* callers = rt.Own(std::make_unique<tern::common::CallerAuthenticator>(
             *token_keys, *service_token, options.admin_token));
         auto* service = rt.Own(std::make_unique<tern::auth::AuthServiceImpl>(*store, *authenticator,

@@ -12,6 +12,7 @@
 #include "services/common/grpc_client.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tests/integration/cluster_env.h"
+#include "tests/unit/auth/jwt_testing.h"
 
 namespace tern::auth {
 namespace {
@@ -36,6 +37,8 @@ class AuthServiceTest : public ::testing::Test {
     testing::WriteFile(d + "/token.key", "t1 " + std::string(64, '1') + "\n");
     testing::WriteFile(d + "/admin.token", kAdmin);
     testing::WriteFile(d + "/service.token", kService);
+    oauth_key_ = jwt_testing::NewKey(false);
+    testing::WriteFile(d + "/oauth.pem", "kid: idp1\n" + jwt_testing::PublicPem(oauth_key_));
     grpc_port_ = FreePort();
     http_port_ = FreePort();
     // metad's migrations give authd its schema.
@@ -49,7 +52,8 @@ class AuthServiceTest : public ::testing::Test {
          "--token-key-file=" + d + "/token.key", "--admin-token-file=" + d + "/admin.token",
          "--service-token-file=" + d + "/service.token", "--argon2-memory-kib=8192",
          "--argon2-time-cost=1", "--lockout-after=3", "--fail-delay=10ms", "--fail-delay-max=40ms",
-         "--readiness-interval=100ms"},
+         "--readiness-interval=100ms", "--oauth-issuer=https://id.example.test",
+         "--oauth-keys-file=" + d + "/oauth.pem"},
         {{"TERN_PG_DSN", Env().pg().dsn()}, {"TERN_REDIS_ADDR", Env().redis().addr()}},
         d + "/authd.log");
     ASSERT_TRUE(WaitFor([] { return HttpGet(http_port_, "/readyz").status == 200; },
@@ -75,6 +79,7 @@ class AuthServiceTest : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
+    EVP_PKEY_free(oauth_key_);
     delete stub_;
     delete process_;
     delete dir_;
@@ -176,6 +181,7 @@ class AuthServiceTest : public ::testing::Test {
   static int grpc_port_;
   static int http_port_;
   static v1::AuthService::Stub* stub_;
+  static inline EVP_PKEY* oauth_key_ = nullptr;
 };
 TempDir* AuthServiceTest::dir_ = nullptr;
 Process* AuthServiceTest::process_ = nullptr;
@@ -385,6 +391,36 @@ TEST_F(AuthServiceTest, RenewLookupAndVerifyTokens) {
   ASSERT_TRUE(stub_->VerifyToken(&verify_ctx, verify, &verdict).ok());
   EXPECT_FALSE(verdict.valid());
   EXPECT_EQ(verdict.invalid_reason(), v1::VerifyTokenResponse::INVALID_REASON_BAD_SIGNATURE);
+}
+
+TEST_F(AuthServiceTest, OAuthBearerAcceptsTheIssuersTokensOnly) {
+  const auto message = [](const std::string& token) {
+    return "n,a=erin@example.test,\x01"
+           "auth=Bearer " +
+           token + "\x01\x01";
+  };
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const auto token = [&](int64_t exp, const std::string& email) {
+    return jwt_testing::SignJwt(oauth_key_, false, "idp1",
+                                R"({"iss":"https://id.example.test","exp":)" + std::to_string(exp) +
+                                    R"(,"email":")" + email + R"("})");
+  };
+  Step step;
+  ASSERT_TRUE(Start("OAUTHBEARER", message(token(now + 300, "Erin@example.test")), &step).ok());
+  ASSERT_EQ(step.outcome(), Step::OUTCOME_SUCCESS) << step.failure_reason();
+  EXPECT_EQ(step.session().canonical_address(), "erin@example.test");
+  // Expired, or naming someone else than the authzid: failure with the RFC 7628 error.
+  ASSERT_TRUE(Start("OAUTHBEARER", message(token(now - 3600, "erin@example.test")), &step).ok());
+  EXPECT_EQ(step.failure_reason(), Step::FAILURE_REASON_AUTH_FAILED);
+  EXPECT_NE(step.failure_challenge().find("invalid_token"), std::string::npos);
+  ASSERT_TRUE(Start("OAUTHBEARER", message(token(now + 300, "carol@example.test")), &step).ok());
+  EXPECT_EQ(step.failure_reason(), Step::FAILURE_REASON_AUTH_FAILED);
+  grpc::ClientContext ctx;
+  v1::ListMechanismsRequest req;
+  *req.mutable_connection() = Conn();
+  v1::ListMechanismsResponse mechs;
+  ASSERT_TRUE(stub_->ListMechanisms(&ctx, req, &mechs).ok());
+  EXPECT_EQ(mechs.mechanisms(mechs.mechanisms_size() - 1), "OAUTHBEARER");
 }
 
 TEST_F(AuthServiceTest, PasswordsNeverReachTheLog) {
