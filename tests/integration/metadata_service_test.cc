@@ -772,6 +772,74 @@ TEST_F(MetadataServiceTest, SearchMatchesHeadersDatesFlagsAndDecodedBodies) {
   EXPECT_EQ(reason, "ERROR_REASON_BADCHARSET");
 }
 
+TEST_F(MetadataServiceTest, FlagChangesRacingExpungesStayConsistent) {
+  ASSERT_TRUE(Create(Alice(), "Race").ok());
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 40; ++i) bodies.push_back("race message " + std::to_string(i));
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(Append(Alice(), "Race", bodies, "race-append", &app).ok());
+  const v1::SelectHeader h = Header(Alice(), "Race");
+  const uint32_t first = app.uids().ranges(0).first();
+  std::atomic<bool> stop{false};
+  // One session keeps flagging everything (\Deleted on odd rounds), another keeps
+  // expunging: each STORE and EXPUNGE is atomic against the other.
+  std::thread flagger([&] {
+    for (int round = 0; !stop; ++round) {
+      Ctx ctx(Alice());
+      v1::StoreFlagsRequest req;
+      req.set_mailbox_id(h.mailbox_id());
+      req.set_uidvalidity(h.uidvalidity());
+      req.mutable_uid_set()->add_ranges()->set_first(1);
+      req.set_mode(v1::STORE_MODE_REPLACE);
+      req.mutable_flags()->set_system(round % 2 ? v1::SYSTEM_FLAG_DELETED : v1::SYSTEM_FLAG_SEEN);
+      auto reader = meta_->StoreFlags(&ctx.ctx, req);
+      v1::StoreFlagsResponse resp;
+      while (reader->Read(&resp)) {
+      }
+      reader->Finish();
+    }
+  });
+  std::set<uint32_t> expunged;
+  // At least 30 rounds, and on until the race has really expunged something.
+  for (int i = 0; i < 30 || (expunged.empty() && i < 3000); ++i) {
+    Ctx ctx(Alice());
+    v1::ExpungeRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    v1::ExpungeResponse resp;
+    ASSERT_TRUE(meta_->Expunge(&ctx.ctx, req, &resp).ok());
+    for (const auto& r : resp.expunged_uids().ranges()) {
+      for (uint32_t u = r.first(); u <= r.last(); ++u) EXPECT_TRUE(expunged.insert(u).second);
+    }
+  }
+  stop = true;
+  flagger.join();
+  EXPECT_FALSE(expunged.empty());
+  pqxx::connection conn(Env().pg().dsn());
+  pqxx::read_transaction txn(conn);
+  const int64_t id = static_cast<int64_t>(h.mailbox_id());
+  // Every message is either present or recorded as vanished, never both, never lost.
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM messages m JOIN vanished v USING (mailbox_id,"
+                             " uid) WHERE m.mailbox_id = $1",
+                             id)[0]
+                .as<int>(),
+            0);
+  const int present =
+      txn.exec_params1("SELECT count(*) FROM messages WHERE mailbox_id = $1", id)[0].as<int>();
+  EXPECT_EQ(present + static_cast<int>(expunged.size()), 40);
+  EXPECT_EQ(
+      txn.exec_params1("SELECT count(*) FROM vanished WHERE mailbox_id = $1", id)[0].as<int>(),
+      static_cast<int>(expunged.size()));
+  // No message or expunge has a MODSEQ above the mailbox's HIGHESTMODSEQ.
+  EXPECT_TRUE(
+      txn.exec_params1("SELECT COALESCE(MAX(modseq), 0) <= (SELECT highest_modseq FROM mailboxes"
+                       " WHERE id = $1) FROM (SELECT modseq FROM messages WHERE mailbox_id = $1"
+                       " UNION ALL SELECT modseq FROM vanished WHERE mailbox_id = $1) x",
+                       id)[0]
+          .as<bool>());
+  for (uint32_t u : expunged) EXPECT_GE(u, first);
+}
+
 TEST_F(MetadataServiceTest, MaildropLockHasOneHolderAtATime) {
   const auto acquire = [](const std::string& holder, bool renew, std::string* reason) {
     Ctx ctx(Bob());
