@@ -4,7 +4,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-debug build-asan test test-unit test-asan run clean format
+.PHONY: all deps build build-debug build-asan test test-unit test-asan bench run clean format
 
 all: build
 
@@ -33,6 +33,10 @@ test-unit: build
 
 test-asan: build-asan
 	cd build-asan && ctest --output-on-failure --timeout 900 -j $(JOBS)
+
+# Benchmarks under tests/bench: they print figures (with the core count); not tests.
+bench: build
+	$(BUILD_DIR)/tests/bench/storage_bench
 
 # A local cluster under ./var: PostgreSQL, Redis and every Tern service; Ctrl-C stops it.
 run: build

@@ -132,7 +132,7 @@ int Shell(const std::string& command) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
-PgServer::PgServer() : port_(FreePort()) {
+PgServer::PgServer(bool durable) : port_(FreePort()), durable_(durable) {
   const std::string cmd = SourceDir() + "/deploy/local/pgctl.sh init " + dir_.path() + "/pg";
   if (Shell(cmd) != 0) throw std::runtime_error("initdb failed");
 }
@@ -142,8 +142,9 @@ PgServer::~PgServer() {
 }
 
 void PgServer::Start() {
-  const std::string cmd = "TERN_PG_FSYNC=off " + SourceDir() + "/deploy/local/pgctl.sh start " +
-                          dir_.path() + "/pg " + std::to_string(port_);
+  const std::string cmd = std::string(durable_ ? "" : "TERN_PG_FSYNC=off ") + SourceDir() +
+                          "/deploy/local/pgctl.sh start " + dir_.path() + "/pg " +
+                          std::to_string(port_);
   if (Shell(cmd) != 0) throw std::runtime_error("postgres start failed");
   running_ = true;
 }

@@ -58,10 +58,11 @@ class Process {
 // Runs a shell command; returns its exit code.
 int Shell(const std::string& command);
 
-// A private PostgreSQL on a free port (deploy/local/pgctl.sh, fsync off).
+// A private PostgreSQL on a free port (deploy/local/pgctl.sh); fsync off unless durable
+// (benchmarks measure with it on).
 class PgServer {
  public:
-  PgServer();
+  explicit PgServer(bool durable = false);
   ~PgServer();
   void Start();
   void Stop();  // fast shutdown
@@ -71,6 +72,7 @@ class PgServer {
  private:
   TempDir dir_;
   int port_;
+  bool durable_;
   bool running_ = false;
 };
 
