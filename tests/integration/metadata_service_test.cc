@@ -347,6 +347,84 @@ TEST_F(MetadataServiceTest, MailboxHierarchyFollowsRfc3501) {
   EXPECT_GT(Header(Alice(), "Temp").uidvalidity(), first);
 }
 
+TEST_F(MetadataServiceTest, SubscriptionsStatusQuotaRootAndRenameInbox) {
+  const uint64_t user = Bob();
+  // Any name can be subscribed; LSUB-style listing shows it \NonExistent.
+  for (const char* name : {"Lists/Tern", "Sent"}) {
+    Ctx ctx(user);
+    v1::SubscribeRequest req;
+    req.set_name(name);
+    v1::SubscribeResponse resp;
+    ASSERT_TRUE(meta_->Subscribe(&ctx.ctx, req, &resp).ok());
+  }
+  {
+    Ctx ctx(user);
+    v1::ListMailboxesRequest req;
+    req.add_patterns("*");
+    req.mutable_selection()->set_subscribed(true);
+    v1::ListMailboxesResponse resp;
+    ASSERT_TRUE(meta_->ListMailboxes(&ctx.ctx, req, &resp).ok());
+    ASSERT_EQ(resp.mailboxes_size(), 2);
+    EXPECT_EQ(resp.mailboxes(0).name(), "Lists/Tern");
+    const auto& attrs = resp.mailboxes(0).attributes();
+    EXPECT_NE(std::find(attrs.begin(), attrs.end(), v1::MAILBOX_ATTRIBUTE_NONEXISTENT),
+              attrs.end());
+    EXPECT_NE(std::find(attrs.begin(), attrs.end(), v1::MAILBOX_ATTRIBUTE_SUBSCRIBED), attrs.end());
+  }
+  {
+    Ctx ctx(user);
+    v1::UnsubscribeRequest req;
+    req.set_name("Lists/Tern");
+    v1::UnsubscribeResponse resp;
+    ASSERT_TRUE(meta_->Unsubscribe(&ctx.ctx, req, &resp).ok());
+  }
+  // STATUS counts what is in the mailbox.
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(Append(user, "INBOX", {"s1", "s22"}, "bob-status", &app, nullptr,
+                     v1::SYSTEM_FLAG_SEEN | v1::SYSTEM_FLAG_DELETED)
+                  .ok());
+  ASSERT_TRUE(Append(user, "INBOX", {"s333"}, "bob-status-2", &app).ok());
+  {
+    Ctx ctx(user);
+    v1::GetStatusRequest req;
+    req.set_name("inbox");
+    for (auto item : {v1::STATUS_ITEM_MESSAGES, v1::STATUS_ITEM_UNSEEN, v1::STATUS_ITEM_SIZE,
+                      v1::STATUS_ITEM_DELETED, v1::STATUS_ITEM_UIDNEXT, v1::STATUS_ITEM_RECENT}) {
+      req.add_items(item);
+    }
+    v1::MailboxStatus st;
+    ASSERT_TRUE(meta_->GetStatus(&ctx.ctx, req, &st).ok());
+    EXPECT_EQ(st.messages(), 3u);
+    EXPECT_EQ(st.unseen(), 1u);
+    EXPECT_EQ(st.deleted(), 2u);
+    EXPECT_EQ(st.size(), 9u);
+    EXPECT_EQ(st.recent(), 3u);
+    EXPECT_EQ(st.uidnext(), app.uids().ranges(0).last() + 1);
+    EXPECT_FALSE(st.has_highest_modseq());  // only what was asked
+  }
+  {
+    Ctx ctx(user);
+    v1::GetQuotaRootRequest req;
+    req.set_mailbox("INBOX");
+    v1::GetQuotaRootResponse resp;
+    ASSERT_TRUE(meta_->GetQuotaRoot(&ctx.ctx, req, &resp).ok());
+    ASSERT_EQ(resp.roots_size(), 1);
+    EXPECT_EQ(resp.roots(0), "");
+  }
+  // RENAME INBOX moves its messages to the new mailbox and leaves INBOX empty (RFC 3501
+  // 6.3.5).
+  {
+    Ctx ctx(user);
+    v1::RenameMailboxRequest req;
+    req.set_old_name("INBOX");
+    req.set_new_name("Old Inbox");
+    v1::Mailbox m;
+    ASSERT_TRUE(meta_->RenameMailbox(&ctx.ctx, req, &m).ok());
+  }
+  EXPECT_EQ(Header(user, "INBOX").exists(), 0u);
+  EXPECT_EQ(Header(user, "Old Inbox").exists(), 3u);
+}
+
 TEST_F(MetadataServiceTest, AppendSelectFetchAndReadTheBlobBack) {
   v1::AppendMessagesResponse app;
   const std::vector<std::string> bodies = {"Subject: one\r\n\r\nfirst\r\n",
