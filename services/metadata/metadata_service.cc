@@ -41,7 +41,7 @@ grpc::Status MetadataServiceImpl::CreateMailbox(grpc::ServerContext* ctx,
   TERN_USER(user);
   Notices notices;
   absl::StatusOr<v1::Mailbox> m = store_.CreateMailbox(user, *req, notices);
-  notifier_.Publish(notices);
+  if (m.ok()) notifier_.Publish(notices);
   if (!m.ok()) return Fail(ctx, m.status());
   *resp = *std::move(m);
   return grpc::Status::OK;
@@ -53,7 +53,7 @@ grpc::Status MetadataServiceImpl::DeleteMailbox(grpc::ServerContext* ctx,
   TERN_USER(user);
   Notices notices;
   absl::Status s = store_.DeleteMailbox(user, req->name(), notices);
-  notifier_.Publish(notices);
+  if (s.ok()) notifier_.Publish(notices);
   return s.ok() ? grpc::Status::OK : Fail(ctx, s);
 }
 
@@ -64,7 +64,7 @@ grpc::Status MetadataServiceImpl::RenameMailbox(grpc::ServerContext* ctx,
   Notices notices;
   absl::StatusOr<v1::Mailbox> m =
       store_.RenameMailbox(user, req->old_name(), req->new_name(), notices);
-  notifier_.Publish(notices);
+  if (m.ok()) notifier_.Publish(notices);
   if (!m.ok()) return Fail(ctx, m.status());
   *resp = *std::move(m);
   return grpc::Status::OK;
@@ -128,7 +128,7 @@ grpc::Status MetadataServiceImpl::FetchMessages(
   TERN_USER(user);
   Notices notices;
   absl::StatusOr<std::vector<v1::MessageMeta>> metas = store_.Fetch(user, *req, notices);
-  notifier_.Publish(notices);
+  if (metas.ok()) notifier_.Publish(notices);
   if (!metas.ok()) return Fail(ctx, metas.status());
   v1::FetchMessagesResponse batch;
   size_t bytes = 0;
@@ -153,7 +153,7 @@ grpc::Status MetadataServiceImpl::StoreFlags(grpc::ServerContext* ctx,
   TERN_USER(user);
   Notices notices;
   absl::StatusOr<v1::StoreFlagsResponse> result = store_.StoreFlags(user, *req, notices);
-  notifier_.Publish(notices);
+  if (result.ok()) notifier_.Publish(notices);
   if (!result.ok()) return Fail(ctx, result.status());
   // At most kChangesBatch updates per message; the last one carries the summary.
   v1::StoreFlagsResponse batch;
@@ -179,7 +179,7 @@ grpc::Status MetadataServiceImpl::CopyMessages(grpc::ServerContext* ctx,
   absl::StatusOr<v1::MoveMessagesResponse> r =
       store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
                         req->destination(), req->idempotency_key(), false, notices);
-  notifier_.Publish(notices);
+  if (r.ok()) notifier_.Publish(notices);
   if (!r.ok()) return Fail(ctx, r.status());
   *resp->mutable_copy_uid() = r->copy_uid();
   resp->set_destination_highest_modseq(r->destination_highest_modseq());
@@ -194,7 +194,7 @@ grpc::Status MetadataServiceImpl::MoveMessages(grpc::ServerContext* ctx,
   absl::StatusOr<v1::MoveMessagesResponse> r =
       store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
                         req->destination(), req->idempotency_key(), true, notices);
-  notifier_.Publish(notices);
+  if (r.ok()) notifier_.Publish(notices);
   if (!r.ok()) return Fail(ctx, r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -205,7 +205,7 @@ grpc::Status MetadataServiceImpl::Expunge(grpc::ServerContext* ctx, const v1::Ex
   TERN_USER(user);
   Notices notices;
   absl::StatusOr<v1::ExpungeResponse> r = store_.Expunge(user, *req, notices);
-  notifier_.Publish(notices);
+  if (r.ok()) notifier_.Publish(notices);
   if (!r.ok()) return Fail(ctx, r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -217,7 +217,7 @@ grpc::Status MetadataServiceImpl::AppendMessages(grpc::ServerContext* ctx,
   TERN_USER(user, /*allow_deliver=*/true);
   Notices notices;
   absl::StatusOr<v1::AppendMessagesResponse> r = store_.Append(user, *req, notices);
-  notifier_.Publish(notices);
+  if (r.ok()) notifier_.Publish(notices);
   if (!r.ok()) return Fail(ctx, r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;

@@ -487,6 +487,7 @@ absl::StatusOr<v1::Mailbox> MetadataStore::CreateMailbox(uint64_t user,
     uses.push_back(s);
   }
   return WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::Mailbox> {
+    notices.clear();  // a retried transaction starts over
     EnsureInbox(txn, user);
     if (std::optional<MailboxRow> existing = FindByName(txn, user, *name, true)) {
       if (existing->selectable) {
@@ -537,6 +538,7 @@ absl::Status MetadataStore::DeleteMailbox(uint64_t user, const std::string& raw_
   }
   absl::StatusOr<bool> done =
       WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<bool> {
+        notices.clear();  // a retried transaction starts over
         std::optional<MailboxRow> m = FindByName(txn, user, *name, true);
         if (!m) return NotFoundMailbox(*name);
         const pqxx::row children = txn.exec_params1(
@@ -577,6 +579,7 @@ absl::StatusOr<v1::Mailbox> MetadataStore::RenameMailbox(uint64_t user, const st
                        "cannot rename a mailbox to itself, an inferior or INBOX");
   }
   return WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::Mailbox> {
+    notices.clear();  // a retried transaction starts over
     EnsureInbox(txn, user);
     std::optional<MailboxRow> old_box = FindByName(txn, user, *old_name, true);
     if (!old_box || !old_box->selectable) return NotFoundMailbox(*old_name);
@@ -962,6 +965,7 @@ absl::StatusOr<std::vector<v1::MessageMeta>> MetadataStore::Fetch(
   const v1::FetchAttributes& a = req.attributes();
   return WithTxn<pqxx::work>(
       pool_, [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::MessageMeta>> {
+        notices.clear();  // a retried transaction starts over
         absl::StatusOr<MailboxRow> m =
             Selected(txn, user, req.mailbox_id(), req.uidvalidity(), req.set_seen());
         if (!m.ok()) return m.status();
@@ -1054,6 +1058,7 @@ absl::StatusOr<v1::StoreFlagsResponse> MetadataStore::StoreFlags(uint64_t user,
     return absl::InvalidArgumentError("\\Recent cannot be stored (RFC 3501 2.3.2)");
   }
   return WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::StoreFlagsResponse> {
+    notices.clear();  // a retried transaction starts over
     absl::StatusOr<MailboxRow> m = Selected(txn, user, req.mailbox_id(), req.uidvalidity(), true);
     if (!m.ok()) return m.status();
     bool keywords_added = false;
@@ -1143,6 +1148,7 @@ absl::StatusOr<v1::ExpungeResponse> MetadataStore::Expunge(uint64_t user,
     return absl::InvalidArgumentError("ignore_deleted_flag needs a uid_set");
   }
   return WithTxn<pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::ExpungeResponse> {
+    notices.clear();  // a retried transaction starts over
     absl::StatusOr<MailboxRow> m = Selected(txn, user, req.mailbox_id(), req.uidvalidity(), true);
     if (!m.ok()) return m.status();
     v1::UidSet all;
@@ -1209,6 +1215,7 @@ absl::StatusOr<v1::AppendMessagesResponse> MetadataStore::Append(
   const std::string request_hash = Sha256(identity.SerializeAsString());
   return WithTxn<pqxx::work>(
       pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::AppendMessagesResponse> {
+        notices.clear();  // a retried transaction starts over
         absl::StatusOr<std::optional<std::string>> stored =
             StoredAnswer(txn, user, req.idempotency_key(), request_hash);
         if (!stored.ok()) return stored.status();
@@ -1275,6 +1282,7 @@ absl::StatusOr<v1::MoveMessagesResponse> MetadataStore::CopyOrMove(
                  uid_set.SerializeAsString(), ":", *dest_name));
   return WithTxn<
       pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::MoveMessagesResponse> {
+    notices.clear();  // a retried transaction starts over
     absl::StatusOr<std::optional<std::string>> stored =
         StoredAnswer(txn, user, idempotency_key, request_hash);
     if (!stored.ok()) return stored.status();
