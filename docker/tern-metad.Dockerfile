@@ -16,6 +16,7 @@ RUN apt-get update \
         protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev \
         libabsl-dev libssl-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev \
         libgtest-dev libgmock-dev libargon2-dev libasio-dev \
+        nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

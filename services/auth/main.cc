@@ -32,6 +32,8 @@ std::vector<SettingSpec> Settings() {
       {"argon2-memory-kib", "TERN_ARGON2_MEMORY_KIB", "65536", SettingType::kInt,
        "argon2id memory per hash, KiB"},
       {"argon2-parallelism", "TERN_ARGON2_PARALLELISM", "1", SettingType::kInt, "argon2id lanes"},
+      {"argon2-concurrency", "TERN_ARGON2_CONCURRENCY", "4", SettingType::kInt,
+       "argon2id computations at once (each uses argon2-memory-kib); bounds memory"},
       {"scram-iterations", "TERN_SCRAM_ITERATIONS", "4096", SettingType::kInt,
        "PBKDF2 iterations of stored SCRAM-SHA-256 keys (at least 4096)"},
       {"fold-local-part", "TERN_FOLD_LOCAL_PART", "true", SettingType::kBool,
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
           if (!token.ok()) return token.status();
           options.admin_token = std::string(absl::StripAsciiWhitespace(*token));
         }
+        tern::auth::SetArgon2Concurrency(static_cast<int>(cfg.GetInt("argon2-concurrency")));
         options.argon2.time_cost = static_cast<uint32_t>(cfg.GetInt("argon2-time-cost"));
         options.argon2.memory_kib = static_cast<uint32_t>(cfg.GetInt("argon2-memory-kib"));
         options.argon2.parallelism = static_cast<uint32_t>(cfg.GetInt("argon2-parallelism"));

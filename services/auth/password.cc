@@ -7,6 +7,9 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -34,7 +37,53 @@ std::string Hmac256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
+// A counting semaphore whose size is set at start-up.
+class Gate {
+ public:
+  void Resize(int n) {
+    std::lock_guard lock(mu_);
+    capacity_ = std::max(1, n);
+  }
+  void Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return in_use_ < capacity_; });
+    ++in_use_;
+    max_seen_ = std::max(max_seen_, in_use_);
+  }
+  int max_seen() {
+    std::lock_guard lock(mu_);
+    return max_seen_;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      --in_use_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int capacity_ = 4;
+  int in_use_ = 0;
+  int max_seen_ = 0;
+};
+
+Gate& Argon2Gate() {
+  static Gate* gate = new Gate();
+  return *gate;
+}
+
+struct GateHold {
+  GateHold() { Argon2Gate().Acquire(); }
+  ~GateHold() { Argon2Gate().Release(); }
+};
+
 }  // namespace
+
+void SetArgon2Concurrency(int n) { Argon2Gate().Resize(n); }
+int Argon2MaxConcurrentForTest() { return Argon2Gate().max_seen(); }
 
 absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2Params& params) {
   absl::StatusOr<std::string> salt = RandomBytes(kSaltBytes);
@@ -42,6 +91,7 @@ absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2
   const size_t encoded_len = argon2_encodedlen(
       params.time_cost, params.memory_kib, params.parallelism, kSaltBytes, kHashBytes, Argon2_id);
   std::vector<char> encoded(encoded_len);
+  GateHold hold;
   const int rc = argon2id_hash_encoded(params.time_cost, params.memory_kib, params.parallelism,
                                        password.data(), password.size(), salt->data(), salt->size(),
                                        kHashBytes, encoded.data(), encoded.size());
@@ -53,6 +103,7 @@ absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2
 
 bool VerifyPassword(std::string_view password, const std::string& encoded) {
   // argon2_verify recomputes the hash and compares in constant time.
+  GateHold hold;
   return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;
 }
 

@@ -15,6 +15,13 @@ struct Argon2Params {
   uint32_t parallelism = 1;
 };
 
+// At most `n` argon2id computations (hash or verify) run at once in this process; the
+// others wait. Each takes Argon2Params.memory_kib, so this bounds authd's memory under a
+// burst of logins (n x 64 MiB by default). Default 4; set once at start-up.
+void SetArgon2Concurrency(int n);
+// The most argon2id computations seen running at once since start-up.
+int Argon2MaxConcurrentForTest();
+
 // The PHC-format argon2id hash ("$argon2id$v=19$m=...,t=...,p=...$salt$hash") of password
 // with a fresh 16-byte random salt.
 absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2Params& params);

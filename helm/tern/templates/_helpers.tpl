@@ -89,6 +89,50 @@ tern-tier: {{ if include "tern.isFrontend" . }}frontend{{ else }}backend{{ end }
 {{- end }}
 {{- end }}
 
+{{/*
+A key ring value, checked: (dict "name" "secrets.tokenKey" "value" ...). Every line that is
+not blank or a # comment must be "<key_id> <hex secret of >= 32 bytes>" (KeyRing::Parse),
+so a malformed ring fails the install instead of crash-looping the pods.
+*/}}
+{{- define "tern.keyRing" -}}
+{{- $v := required (printf "set %s (a key ring: echo \"k1 $(openssl rand -hex 32)\") or secrets.existingSecret" .name) .value }}
+{{- $keys := 0 }}
+{{- range $i, $line := splitList "\n" $v }}
+{{- $l := trim $line }}
+{{- if and $l (not (hasPrefix "#" $l)) }}
+{{- if not (regexMatch "^\\S+[ \\t]+([0-9a-fA-F]{2}){32,}$" $l) }}
+{{- fail (printf "%s line %d: want \"<key_id> <hex secret of at least 32 bytes>\", e.g. echo \"k1 $(openssl rand -hex 32)\"" $.name (add1 $i)) }}
+{{- end }}
+{{- $keys = add1 $keys }}
+{{- end }}
+{{- end }}
+{{- if not $keys }}
+{{- fail (printf "%s has no key line" .name) }}
+{{- end }}
+{{- $v }}
+{{- end }}
+
+{{/* The files of the token Secret each component reads (keys of the Secret = file names). */}}
+{{- define "tern.secretFiles" -}}
+{{- if eq .component "authd" }}token-key service-token admin-token
+{{- else if has .component (list "metad" "blobd") }}token-key blob-key service-token admin-token
+{{- else if eq .component "blob-gc" }}service-token
+{{- end }}
+{{- end }}
+
+{{/* OAUTHBEARER keys: where they come from ("configMap"/"secret" and the object's name). */}}
+{{- define "tern.oauthKeysSource" -}}
+{{- $o := .Values.oauth }}
+{{- if $o.existingSecret -}}
+secret {{ $o.existingSecret }}
+{{- else if $o.existingConfigMap -}}
+configMap {{ $o.existingConfigMap }}
+{{- else -}}
+{{- $_ := required "oauth.issuer is set: give the issuer's public keys in oauth.keys, oauth.existingConfigMap or oauth.existingSecret" $o.keys -}}
+configMap {{ printf "%s-oauth-keys" (include "tern.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{- define "tern.frontendTLSSecretName" -}}
 {{- if or .Values.frontendTLS.cert .Values.frontendTLS.key }}
 {{- printf "%s-tls" (include "tern.fullname" .) }}
@@ -136,18 +180,56 @@ TERN_GRPC_TLS_CA: /etc/tern/grpc-tls/ca.crt
 {{- end }}
 {{- if has $comp (list "authd" "metad" "blobd") }}
 TERN_GRPC_LISTEN: {{ printf "0.0.0.0:%d" (int $c.grpcPort) | quote }}
+{{- $files := splitList " " (include "tern.secretFiles" .) }}
 TERN_TOKEN_KEY_FILE: {{ $secretDir }}/token-key
+{{- if has "blob-key" $files }}
+TERN_BLOB_KEY_FILE: {{ $secretDir }}/blob-key
+{{- end }}
+TERN_SERVICE_TOKEN_FILE: {{ $secretDir }}/service-token
 TERN_ADMIN_TOKEN_FILE: {{ $secretDir }}/admin-token
 {{- end }}
 {{- if has $comp (list "authd" "metad") }}
 TERN_PG_POOL_SIZE: {{ $c.pgPoolSize | toString | quote }}
 TERN_REDIS_ADDR: {{ include "tern.redisAddr" $root | quote }}
 {{- end }}
+{{- if eq $comp "authd" }}
+TERN_SESSION_TTL: {{ required "authd.sessionTtl" $c.sessionTtl | toString | quote }}
+TERN_DELIVER_TTL: {{ required "authd.deliverTtl" $c.deliverTtl | toString | quote }}
+TERN_ALLOW_PLAINTEXT: {{ $c.allowPlaintext | toString | quote }}
+{{- $sep := toString $c.detailSeparator }}
+{{- if ne (len $sep) 1 }}
+{{- fail (printf "authd.detailSeparator must be one character, not %q" $sep) }}
+{{- end }}
+TERN_DETAIL_SEPARATOR: {{ $sep | quote }}
+TERN_LOCKOUT_AFTER: {{ $c.lockoutAfter | int64 | toString | quote }}
+TERN_LOCKOUT_WINDOW: {{ required "authd.lockoutWindow" $c.lockoutWindow | toString | quote }}
+TERN_FAIL_DELAY: {{ required "authd.failDelay" $c.failDelay | toString | quote }}
+TERN_FAIL_DELAY_MAX: {{ required "authd.failDelayMax" $c.failDelayMax | toString | quote }}
+{{- with $root.Values.oauth }}
+{{- if .issuer }}
+TERN_OAUTH_ISSUER: {{ .issuer | quote }}
+{{- with .audience }}
+TERN_OAUTH_AUDIENCE: {{ . | quote }}
+{{- end }}
+TERN_OAUTH_USER_CLAIM: {{ required "oauth.userClaim" .userClaim | quote }}
+TERN_OAUTH_KEYS_FILE: /etc/tern/oauth/keys.pem
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if eq $comp "metad" }}
 TERN_MIGRATE_ON_START: {{ $c.migrateOnStart | toString | quote }}
+TERN_BLOBD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "blobd") | quote }}
+{{- $appendLimit := $c.appendLimit | int64 }}
+{{- if gt $appendLimit ($root.Values.blobd.maxBlobSize | int64) }}
+{{- fail (printf "metad.appendLimit (%d) must not exceed blobd.maxBlobSize (%d)" $appendLimit ($root.Values.blobd.maxBlobSize | int64)) }}
+{{- end }}
+TERN_APPEND_LIMIT: {{ $appendLimit | toString | quote }}
+TERN_GC_MIN_EXPUNGED_WINDOW: {{ required "metad.gcMinExpungedWindow" $c.gcMinExpungedWindow | toString | quote }}
 {{- end }}
 {{- if eq $comp "blobd" }}
 TERN_BLOB_DIR: {{ $c.blobDir | quote }}
+TERN_MAX_BLOB_SIZE: {{ $c.maxBlobSize | int64 | toString | quote }}
+TERN_PUT_RECEIPT_TTL: {{ required "blobd.putReceiptTtl" $c.putReceiptTtl | toString | quote }}
 {{- end }}
 {{- if include "tern.isFrontend" . }}
 TERN_AUTHD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "authd") | quote }}
@@ -177,6 +259,9 @@ TERN_SMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.smtp) | quote }}
 {{- $c := index .root.Values .component -}}
 checksum/config: {{ include "tern.configData" . | sha256sum }}
 checksum/secrets: {{ include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum }}
+{{- if and (eq .component "authd") .root.Values.oauth.issuer }}
+checksum/oauth: {{ .root.Values.oauth | toJson | sha256sum }}
+{{- end }}
 {{- if .root.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ $c.metricsPort | toString | quote }}
@@ -268,9 +353,14 @@ resources:
 {{- define "tern.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
-{{- if has .component (list "authd" "metad" "blobd") }}
+{{- if include "tern.secretFiles" . }}
 - name: tokens
   mountPath: /etc/tern/secrets
+  readOnly: true
+{{- end }}
+{{- if and (eq .component "authd") .root.Values.oauth.issuer }}
+- name: oauth-keys
+  mountPath: /etc/tern/oauth
   readOnly: true
 {{- end }}
 {{- if include "tern.isFrontend" . }}
@@ -289,16 +379,32 @@ resources:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
-{{- if has .component (list "authd" "metad" "blobd") }}
+{{- with include "tern.secretFiles" . }}
 - name: tokens
   secret:
-    secretName: {{ include "tern.tokenSecretName" .root }}
+    secretName: {{ include "tern.tokenSecretName" $.root }}
     defaultMode: 0440
     items:
-      - key: token-key
-        path: token-key
-      - key: admin-token
-        path: admin-token
+      {{- range splitList " " . }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
+{{- end }}
+{{- if and (eq .component "authd") .root.Values.oauth.issuer }}
+{{- $src := splitList " " (include "tern.oauthKeysSource" .root) }}
+- name: oauth-keys
+  {{- if eq (first $src) "secret" }}
+  secret:
+    secretName: {{ last $src }}
+    defaultMode: 0440
+  {{- else }}
+  configMap:
+    name: {{ last $src }}
+    defaultMode: 0444
+  {{- end }}
+    items:
+      - key: {{ .root.Values.oauth.keysKey | default "keys.pem" }}
+        path: keys.pem
 {{- end }}
 {{- if include "tern.isFrontend" . }}
 - name: frontend-tls

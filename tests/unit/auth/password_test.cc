@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <thread>
+
 namespace tern::auth {
 namespace {
 
@@ -47,6 +49,21 @@ TEST(PasswordTest, Argon2idHashVerifiesOnlyTheRightPassword) {
   EXPECT_FALSE(VerifyPassword("correct horse ", *hash));
   EXPECT_FALSE(VerifyPassword("", *hash));
   EXPECT_FALSE(VerifyPassword("x", "not a hash"));
+}
+
+TEST(PasswordTest, Argon2ConcurrencyIsBounded) {
+  SetArgon2Concurrency(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([] {
+      for (int j = 0; j < 3; ++j)
+        EXPECT_TRUE(HashPassword("pw", {.time_cost = 1, .memory_kib = 4096}).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(Argon2MaxConcurrentForTest(), 1);
+  EXPECT_LE(Argon2MaxConcurrentForTest(), 2);
+  SetArgon2Concurrency(4);
 }
 
 TEST(PasswordTest, SaltsDiffer) {
