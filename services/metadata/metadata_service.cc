@@ -348,6 +348,25 @@ grpc::Status MetadataServiceImpl::SearchMessages(
   return grpc::Status::OK;
 }
 
+grpc::Status MetadataServiceImpl::SortMessages(
+    grpc::ServerContext* ctx, const v1::SortMessagesRequest* req,
+    grpc::ServerWriter<v1::SortMessagesResponse>* writer) {
+  TERN_USER(user);
+  absl::StatusOr<std::vector<uint32_t>> uids = store_.Sort(user, *req, raw_loader_);
+  if (!uids.ok()) return Fail(ctx, uids.status());
+  constexpr size_t kBatch = 65536;
+  v1::SortMessagesResponse batch;
+  for (size_t i = 0; i < uids->size(); ++i) {
+    batch.add_uids((*uids)[i]);
+    if (static_cast<size_t>(batch.uids_size()) == kBatch && i + 1 < uids->size()) {
+      if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+      batch.Clear();
+    }
+  }
+  writer->Write(batch);
+  return grpc::Status::OK;
+}
+
 grpc::Status MetadataServiceImpl::ListBlobReferences(
     grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
     grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) {

@@ -13,6 +13,7 @@
 #include "services/common/log.h"
 #include "services/common/strings.h"
 #include "services/metadata/names.h"
+#include "services/metadata/sort.h"
 #include "services/metadata/uid_set.h"
 
 namespace tern::metadata {
@@ -1509,52 +1510,80 @@ absl::StatusOr<std::vector<v1::BlobReference>> MetadataStore::BlobReferences(
       });
 }
 
-// ---- SEARCH ---------------------------------------------------------------------------
+// ---- SEARCH and SORT -------------------------------------------------------------------
+
+namespace {
+
+struct Matched {
+  std::vector<SearchRow> rows;                             // ascending UID
+  std::vector<std::unique_ptr<v1::ParsedMessage>> parsed;  // what rows[i].parsed points to
+};
+
+// The messages of a mailbox that match the evaluator's key, from one snapshot.
+absl::StatusOr<Matched> MatchRows(pqxx::transaction_base& txn, uint64_t mailbox,
+                                  const SearchEvaluator& eval, bool need_parsed) {
+  const pqxx::result rows = txn.exec_params(
+      Cat("SELECT uid, system_flags, array_to_string(keywords, ' '), modseq,"
+          " (extract(epoch FROM internal_date) * 1000000)::bigint, tz_offset_min, size,"
+          " blob_id, ",
+          need_parsed ? "parsed" : "NULL", " FROM messages WHERE mailbox_id = $1 ORDER BY uid"),
+      static_cast<int64_t>(mailbox));
+  Matched out;
+  for (const pqxx::row& r : rows) {
+    auto parsed = std::make_unique<v1::ParsedMessage>();
+    SearchRow row;
+    row.uid = r[0].as<uint32_t>();
+    row.flags = r[1].as<uint32_t>();
+    row.keywords = Split(r[2].as<std::string>(), ' ');
+    row.modseq = r[3].as<uint64_t>();
+    row.internal_date = absl::FromUnixMicros(r[4].as<int64_t>());
+    row.tz_offset_minutes = r[5].as<int>();
+    row.size = r[6].as<uint64_t>();
+    row.blob_id = r[7].as<std::string>();
+    if (!r[8].is_null() && parsed->ParseFromString(pqxx::binarystring(r[8]).str())) {
+      row.parsed = parsed.get();
+    }
+    absl::StatusOr<bool> match = eval.Matches(row);
+    if (!match.ok()) return match.status();
+    if (!*match) continue;
+    out.rows.push_back(std::move(row));
+    out.parsed.push_back(std::move(parsed));
+  }
+  return out;
+}
+
+absl::StatusOr<SearchEvaluator> Evaluator(pqxx::transaction_base& txn, const MailboxRow& m,
+                                          const v1::SearchKey& key, const std::string& charset,
+                                          const v1::UidSet& recent, const RawLoader& loader) {
+  const uint32_t max_uid = MaxUid(txn, m.id);
+  absl::StatusOr<SearchEvaluator> eval =
+      SearchEvaluator::Create(key, charset, ResolveUidSet(recent, max_uid), max_uid, loader);
+  if (eval.status().code() == absl::StatusCode::kInvalidArgument &&
+      eval.status().message() == "US-ASCII UTF-8") {
+    return ReasonError(absl::StatusCode::kInvalidArgument, v1::ERROR_REASON_BADCHARSET,
+                       "US-ASCII UTF-8");
+  }
+  return eval;
+}
+
+using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
+}  // namespace
 
 absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> MetadataStore::Search(
     uint64_t user, const v1::SearchMessagesRequest& req, const RawLoader& loader) {
-  using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
   using Result = std::pair<std::vector<uint32_t>, v1::SearchSummary>;
   return WithTxn<Snapshot>(pool_, [&](Snapshot& txn) -> absl::StatusOr<Result> {
     absl::StatusOr<MailboxRow> m = Selected(txn, user, req.mailbox_id(), req.uidvalidity(), false);
     if (!m.ok()) return m.status();
-    const uint32_t max_uid = MaxUid(txn, m->id);
-    absl::StatusOr<SearchEvaluator> eval = SearchEvaluator::Create(
-        req.key(), req.charset(), ResolveUidSet(req.recent_uids(), max_uid), max_uid, loader);
-    if (!eval.ok()) {
-      if (eval.status().code() == absl::StatusCode::kInvalidArgument &&
-          eval.status().message() == "US-ASCII UTF-8") {
-        return ReasonError(absl::StatusCode::kInvalidArgument, v1::ERROR_REASON_BADCHARSET,
-                           "US-ASCII UTF-8");
-      }
-      return eval.status();
-    }
-    const pqxx::result rows = txn.exec_params(
-        Cat("SELECT uid, system_flags, array_to_string(keywords, ' '), modseq,"
-            " (extract(epoch FROM internal_date) * 1000000)::bigint, tz_offset_min, size,"
-            " blob_id, ",
-            eval->needs_parsed() ? "parsed" : "NULL",
-            " FROM messages WHERE mailbox_id = $1 ORDER BY uid"),
-        static_cast<int64_t>(m->id));
+    absl::StatusOr<SearchEvaluator> eval =
+        Evaluator(txn, *m, req.key(), req.charset(), req.recent_uids(), loader);
+    if (!eval.ok()) return eval.status();
+    absl::StatusOr<Matched> matched = MatchRows(txn, m->id, *eval, eval->needs_parsed());
+    if (!matched.ok()) return matched.status();
     Result out;
     uint64_t highest = 0;
-    for (const pqxx::row& r : rows) {
-      v1::ParsedMessage parsed;
-      SearchRow row;
-      row.uid = r[0].as<uint32_t>();
-      row.flags = r[1].as<uint32_t>();
-      row.keywords = Split(r[2].as<std::string>(), ' ');
-      row.modseq = r[3].as<uint64_t>();
-      row.internal_date = absl::FromUnixMicros(r[4].as<int64_t>());
-      row.tz_offset_minutes = r[5].as<int>();
-      row.size = r[6].as<uint64_t>();
-      row.blob_id = r[7].as<std::string>();
-      if (!r[8].is_null() && parsed.ParseFromString(pqxx::binarystring(r[8]).str())) {
-        row.parsed = &parsed;
-      }
-      absl::StatusOr<bool> match = eval->Matches(row);
-      if (!match.ok()) return match.status();
-      if (!*match) continue;
+    for (const SearchRow& row : matched->rows) {
       out.first.push_back(row.uid);
       highest = std::max(highest, row.modseq);
     }
@@ -1566,6 +1595,27 @@ absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> MetadataStor
     }
     if (opts.count()) out.second.set_count(static_cast<uint32_t>(out.first.size()));
     return out;
+  });
+}
+
+absl::StatusOr<std::vector<uint32_t>> MetadataStore::Sort(uint64_t user,
+                                                          const v1::SortMessagesRequest& req,
+                                                          const RawLoader& loader) {
+  if (req.criteria().empty()) return absl::InvalidArgumentError("SORT needs a criterion");
+  for (const v1::SortCriterion& c : req.criteria()) {
+    if (c.key() == v1::SORT_KEY_UNSPECIFIED || !v1::SortKey_IsValid(c.key())) {
+      return absl::InvalidArgumentError("unknown sort key");
+    }
+  }
+  return WithTxn<Snapshot>(pool_, [&](Snapshot& txn) -> absl::StatusOr<std::vector<uint32_t>> {
+    absl::StatusOr<MailboxRow> m = Selected(txn, user, req.mailbox_id(), req.uidvalidity(), false);
+    if (!m.ok()) return m.status();
+    absl::StatusOr<SearchEvaluator> eval =
+        Evaluator(txn, *m, req.key(), req.charset(), req.recent_uids(), loader);
+    if (!eval.ok()) return eval.status();
+    absl::StatusOr<Matched> matched = MatchRows(txn, m->id, *eval, /*need_parsed=*/true);
+    if (!matched.ok()) return matched.status();
+    return SortRows(std::move(matched->rows), req.criteria());
   });
 }
 

@@ -74,6 +74,9 @@ class MetadataStore {
   // Matching UIDs (ascending) and the summary; loader reads bodies for BODY/TEXT keys.
   absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> Search(
       uint64_t user, const v1::SearchMessagesRequest& req, const RawLoader& loader);
+  // UIDs of the matching messages in SORT order (RFC 5256).
+  absl::StatusOr<std::vector<uint32_t>> Sort(uint64_t user, const v1::SortMessagesRequest& req,
+                                             const RawLoader& loader);
   absl::StatusOr<v1::QuotaRoot> GetQuota(uint64_t user);
   absl::StatusOr<v1::QuotaRoot> SetQuota(const v1::SetQuotaRequest& req);
   // POP3 maildrop lock fallback (RFC 1939 section 8) when Redis is unavailable.

@@ -848,6 +848,25 @@ TEST_F(MetadataServiceTest, SearchMatchesHeadersDatesFlagsAndDecodedBodies) {
   std::string reason;
   search(all, &reason);
   EXPECT_EQ(reason, "ERROR_REASON_BADCHARSET");
+  // SORT over the same messages (RFC 5256): base subject, then reverse sent date.
+  const auto sort = [&](v1::SortKey key, bool reverse) {
+    Ctx ctx(Alice());
+    v1::SortMessagesRequest req;
+    req.set_mailbox_id(h.mailbox_id());
+    req.set_uidvalidity(h.uidvalidity());
+    req.add_criteria()->set_key(key);
+    req.mutable_criteria(0)->set_reverse(reverse);
+    req.mutable_key()->set_all(true);
+    auto reader = meta_->SortMessages(&ctx.ctx, req);
+    U uids;
+    v1::SortMessagesResponse resp;
+    while (reader->Read(&resp)) uids.insert(uids.end(), resp.uids().begin(), resp.uids().end());
+    EXPECT_TRUE(reader->Finish().ok());
+    return uids;
+  };
+  EXPECT_EQ(sort(v1::SORT_KEY_SUBJECT, false), (U{u1, u2}));  // "café menu" < "hello"
+  EXPECT_EQ(sort(v1::SORT_KEY_DATE, true), (U{u2, u1}));      // 2020 before 1994
+  EXPECT_EQ(sort(v1::SORT_KEY_FROM, false), (U{u1, u2}));     // carol < dave
 }
 
 TEST_F(MetadataServiceTest, FlagChangesRacingExpungesStayConsistent) {

@@ -127,16 +127,16 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
 TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
   grpc::ClientContext c1;
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
-  metadata::v1::SortMessagesRequest search;
-  auto reader = metad->SortMessages(&c1, search);
-  metadata::v1::SortMessagesResponse found;
+  metadata::v1::ThreadMessagesRequest search;
+  auto reader = metad->ThreadMessages(&c1, search);
+  metadata::v1::ThreadMessagesResponse found;
   while (reader->Read(&found)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
   // And the calls are counted by method and code.
   EXPECT_NE(HttpGet(metad_->http_port, "/metrics")
                 .body.find("code=\"UNIMPLEMENTED\",method=\"/tern.metadata.v1.MetadataService/"
-                           "SortMessages\""),
+                           "ThreadMessages\""),
             std::string::npos);
 }
 

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "services/metadata/search.h"
+#include "tern/metadata/v1/metadata.pb.h"
+
+namespace tern::metadata {
+
+// RFC 5256 2.1: the "base subject" of a Subject: value (encoded words decoded, white space
+// folded, "Re:"/"Fwd:" leaders, "[blob]" prefixes, "(fwd)" trailers and "[fwd: ...]"
+// wrappers removed).
+std::string BaseSubject(std::string_view subject);
+
+// RFC 5256 2.2: the sent date and time from a Date: value, in UTC; nullopt when it cannot
+// be parsed (the caller then uses the internal date).
+std::optional<absl::Time> SentTime(std::string_view date_header);
+
+// Orders UIDs by the SORT criteria (RFC 5256 3, RFC 5957 DISPLAYFROM/DISPLAYTO); ties
+// after all criteria by UID. Strings compare with the i;ascii-casemap collation.
+std::vector<uint32_t> SortRows(std::vector<SearchRow> rows,
+                               const google::protobuf::RepeatedPtrField<v1::SortCriterion>& by);
+
+}  // namespace tern::metadata
