@@ -30,6 +30,8 @@ grpc::Status ToGrpc(const absl::Status& status) {
       return {grpc::StatusCode::DEADLINE_EXCEEDED, message};
     case absl::StatusCode::kDataLoss:
       return {grpc::StatusCode::DATA_LOSS, message};
+    case absl::StatusCode::kUnimplemented:
+      return {grpc::StatusCode::UNIMPLEMENTED, message};
     default:
       // Details stay in our log, not in the answer.
       LogError("internal error", {{"error", message}});

@@ -367,6 +367,25 @@ grpc::Status MetadataServiceImpl::SortMessages(
   return grpc::Status::OK;
 }
 
+grpc::Status MetadataServiceImpl::ThreadMessages(
+    grpc::ServerContext* ctx, const v1::ThreadMessagesRequest* req,
+    grpc::ServerWriter<v1::ThreadMessagesResponse>* writer) {
+  TERN_USER(user);
+  absl::StatusOr<std::vector<v1::ThreadNode>> nodes = store_.Thread(user, *req, raw_loader_);
+  if (!nodes.ok()) return Fail(ctx, nodes.status());
+  constexpr int kBatch = 65536;
+  v1::ThreadMessagesResponse batch;
+  for (size_t i = 0; i < nodes->size(); ++i) {
+    *batch.add_nodes() = (*nodes)[i];
+    if (batch.nodes_size() == kBatch && i + 1 < nodes->size()) {
+      if (!writer->Write(batch)) return {grpc::StatusCode::CANCELLED, "client went away"};
+      batch.Clear();
+    }
+  }
+  writer->Write(batch);
+  return grpc::Status::OK;
+}
+
 grpc::Status MetadataServiceImpl::ListBlobReferences(
     grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
     grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) {

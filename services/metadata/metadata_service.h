@@ -9,7 +9,7 @@ namespace tern::metadata {
 
 // tern-metad's gRPC service: checks the caller's token (the user id comes only from it,
 // invariant 4), calls the store, publishes the committed changes, and maps errors with
-// their reason. THREAD is not built yet and answers UNIMPLEMENTED.
+// their reason. THREAD=REFERENCES is not built yet and answers UNIMPLEMENTED.
 class MetadataServiceImpl final : public v1::MetadataService::Service {
  public:
   MetadataServiceImpl(MetadataStore& store, Notifier& notifier,
@@ -70,6 +70,8 @@ class MetadataServiceImpl final : public v1::MetadataService::Service {
                               grpc::ServerWriter<v1::SearchMessagesResponse>* writer) override;
   grpc::Status SortMessages(grpc::ServerContext* ctx, const v1::SortMessagesRequest* req,
                             grpc::ServerWriter<v1::SortMessagesResponse>* writer) override;
+  grpc::Status ThreadMessages(grpc::ServerContext* ctx, const v1::ThreadMessagesRequest* req,
+                              grpc::ServerWriter<v1::ThreadMessagesResponse>* writer) override;
   grpc::Status ListBlobReferences(
       grpc::ServerContext* ctx, const v1::ListBlobReferencesRequest* req,
       grpc::ServerWriter<v1::ListBlobReferencesResponse>* writer) override;

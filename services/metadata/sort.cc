@@ -264,4 +264,52 @@ std::vector<uint32_t> SortRows(std::vector<SearchRow> rows,
   return out;
 }
 
+std::vector<v1::ThreadNode> ThreadOrderedSubject(std::vector<SearchRow> rows) {
+  struct Item {
+    std::string subject;
+    int64_t sent;
+    uint32_t uid;
+  };
+  std::vector<Item> items;
+  items.reserve(rows.size());
+  for (const SearchRow& r : rows) {
+    const v1::Envelope* env = r.parsed != nullptr ? &r.parsed->envelope() : nullptr;
+    std::optional<absl::Time> sent =
+        env != nullptr && env->has_date() ? SentTime(env->date()) : std::nullopt;
+    items.push_back({env != nullptr ? BaseSubject(env->subject()) : std::string(),
+                     absl::ToUnixMicros(sent.value_or(r.internal_date)), r.uid});
+  }
+  // By base subject, then sent date, then UID.
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    if (const int cmp = CompareCaseMap(a.subject, b.subject); cmp != 0) return cmp < 0;
+    if (a.sent != b.sent) return a.sent < b.sent;
+    return a.uid < b.uid;
+  });
+  std::vector<std::pair<size_t, size_t>> threads;  // [begin, end) in items
+  for (size_t i = 0; i < items.size();) {
+    size_t j = i + 1;
+    while (j < items.size() && CompareCaseMap(items[j].subject, items[i].subject) == 0) ++j;
+    threads.emplace_back(i, j);
+    i = j;
+  }
+  // Threads by the sent date of their first message.
+  std::stable_sort(threads.begin(), threads.end(), [&](const auto& a, const auto& b) {
+    const Item& x = items[a.first];
+    const Item& y = items[b.first];
+    return x.sent != y.sent ? x.sent < y.sent : x.uid < y.uid;
+  });
+  std::vector<v1::ThreadNode> out;
+  for (const auto& [begin, end] : threads) {
+    v1::ThreadNode& root = out.emplace_back();
+    root.set_uid(items[begin].uid);
+    const uint32_t root_index = static_cast<uint32_t>(out.size());
+    for (size_t k = begin + 1; k < end; ++k) {
+      v1::ThreadNode& child = out.emplace_back();
+      child.set_uid(items[k].uid);
+      child.set_parent(root_index);
+    }
+  }
+  return out;
+}
+
 }  // namespace tern::metadata

@@ -24,4 +24,9 @@ std::optional<absl::Time> SentTime(std::string_view date_header);
 std::vector<uint32_t> SortRows(std::vector<SearchRow> rows,
                                const google::protobuf::RepeatedPtrField<v1::SortCriterion>& by);
 
+// THREAD=ORDEREDSUBJECT (RFC 5256 3): threads of equal base subject ordered by the sent
+// date of their first message; in each, the first message is the root and the others are
+// its children in sent-date order. The flat ThreadNode encoding of metadata.proto.
+std::vector<v1::ThreadNode> ThreadOrderedSubject(std::vector<SearchRow> rows);
+
 }  // namespace tern::metadata

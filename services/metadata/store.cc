@@ -1619,6 +1619,28 @@ absl::StatusOr<std::vector<uint32_t>> MetadataStore::Sort(uint64_t user,
   });
 }
 
+absl::StatusOr<std::vector<v1::ThreadNode>> MetadataStore::Thread(
+    uint64_t user, const v1::ThreadMessagesRequest& req, const RawLoader& loader) {
+  if (req.algorithm() == v1::THREAD_ALGORITHM_REFERENCES) {
+    return absl::UnimplementedError("THREAD=REFERENCES is not built yet");
+  }
+  if (req.algorithm() != v1::THREAD_ALGORITHM_ORDEREDSUBJECT) {
+    return absl::InvalidArgumentError("unknown threading algorithm");
+  }
+  return WithTxn<Snapshot>(
+      pool_, [&](Snapshot& txn) -> absl::StatusOr<std::vector<v1::ThreadNode>> {
+        absl::StatusOr<MailboxRow> m =
+            Selected(txn, user, req.mailbox_id(), req.uidvalidity(), false);
+        if (!m.ok()) return m.status();
+        absl::StatusOr<SearchEvaluator> eval =
+            Evaluator(txn, *m, req.key(), req.charset(), req.recent_uids(), loader);
+        if (!eval.ok()) return eval.status();
+        absl::StatusOr<Matched> matched = MatchRows(txn, m->id, *eval, /*need_parsed=*/true);
+        if (!matched.ok()) return matched.status();
+        return ThreadOrderedSubject(std::move(matched->rows));
+      });
+}
+
 // ---- quota ----------------------------------------------------------------------------
 
 namespace {

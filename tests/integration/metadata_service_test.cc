@@ -867,6 +867,21 @@ TEST_F(MetadataServiceTest, SearchMatchesHeadersDatesFlagsAndDecodedBodies) {
   EXPECT_EQ(sort(v1::SORT_KEY_SUBJECT, false), (U{u1, u2}));  // "café menu" < "hello"
   EXPECT_EQ(sort(v1::SORT_KEY_DATE, true), (U{u2, u1}));      // 2020 before 1994
   EXPECT_EQ(sort(v1::SORT_KEY_FROM, false), (U{u1, u2}));     // carol < dave
+  // THREAD=ORDEREDSUBJECT: two subjects, two threads, by the sent date of their first message.
+  Ctx ctx(Alice());
+  v1::ThreadMessagesRequest thread;
+  thread.set_mailbox_id(h.mailbox_id());
+  thread.set_uidvalidity(h.uidvalidity());
+  thread.set_algorithm(v1::THREAD_ALGORITHM_ORDEREDSUBJECT);
+  thread.mutable_key()->set_all(true);
+  auto reader = meta_->ThreadMessages(&ctx.ctx, thread);
+  std::vector<std::pair<uint32_t, uint32_t>> nodes;
+  v1::ThreadMessagesResponse resp;
+  while (reader->Read(&resp)) {
+    for (const auto& n : resp.nodes()) nodes.emplace_back(n.uid(), n.parent());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(nodes, (std::vector<std::pair<uint32_t, uint32_t>>{{u1, 0}, {u2, 0}}));
 }
 
 TEST_F(MetadataServiceTest, FlagChangesRacingExpungesStayConsistent) {

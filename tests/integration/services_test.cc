@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/credentials.h"
 #include "services/common/grpc_client.h"
 #include "services/ctl/ternctl.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
@@ -126,9 +127,17 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
 
 TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
   grpc::ClientContext c1;
+  auth::v1::TokenClaims claims;
+  claims.set_user_id(1);
+  claims.set_scope(auth::v1::TOKEN_SCOPE_SESSION);
+  claims.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+  c1.AddMetadata(
+      common::kSessionTokenKey,
+      common::SignSessionToken(claims, common::KeyRing::Single("t1", std::string(32, '\x22'))));
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
-  metadata::v1::ThreadMessagesRequest search;
-  auto reader = metad->ThreadMessages(&c1, search);
+  metadata::v1::ThreadMessagesRequest thread;
+  thread.set_algorithm(metadata::v1::THREAD_ALGORITHM_REFERENCES);
+  auto reader = metad->ThreadMessages(&c1, thread);
   metadata::v1::ThreadMessagesResponse found;
   while (reader->Read(&found)) {
   }

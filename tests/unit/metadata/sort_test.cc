@@ -64,5 +64,30 @@ TEST(SortRowsTest, SortsByCriteriaWithUidAsTheLastTieBreak) {
             (std::vector<uint32_t>{3, 2, 1}));
 }
 
+TEST(ThreadTest, OrderedSubjectGroupsByBaseSubjectUnderTheFirstMessage) {
+  v1::ParsedMessage a, b, c, d;
+  a.mutable_envelope()->set_subject("Lunch");
+  a.mutable_envelope()->set_date("1 Jan 2024 12:00:00 +0000");
+  b.mutable_envelope()->set_subject("Re: lunch");
+  b.mutable_envelope()->set_date("1 Jan 2024 13:00:00 +0000");
+  c.mutable_envelope()->set_subject("Budget");
+  c.mutable_envelope()->set_date("2 Jan 2024 09:00:00 +0000");
+  d.mutable_envelope()->set_subject("RE: Lunch");
+  d.mutable_envelope()->set_date("1 Jan 2024 12:30:00 +0000");
+  const auto nodes =
+      ThreadOrderedSubject({Row(1, 1, &a), Row(2, 1, &b), Row(3, 1, &c), Row(4, 1, &d)});
+  // (1 4 2)(3): the lunch thread first (earlier first message); 4 and 2 are children of 1,
+  // in sent-date order.
+  ASSERT_EQ(nodes.size(), 4u);
+  EXPECT_EQ(nodes[0].uid(), 1u);
+  EXPECT_EQ(nodes[0].parent(), 0u);
+  EXPECT_EQ(nodes[1].uid(), 4u);
+  EXPECT_EQ(nodes[1].parent(), 1u);
+  EXPECT_EQ(nodes[2].uid(), 2u);
+  EXPECT_EQ(nodes[2].parent(), 1u);
+  EXPECT_EQ(nodes[3].uid(), 3u);
+  EXPECT_EQ(nodes[3].parent(), 0u);
+}
+
 }  // namespace
 }  // namespace tern::metadata
