@@ -9,7 +9,7 @@ namespace tern::metadata {
 
 // tern-metad's gRPC service: checks the caller's token (the user id comes only from it,
 // invariant 4), calls the store, publishes the committed changes, and maps errors with
-// their reason. THREAD=REFERENCES is not built yet and answers UNIMPLEMENTED.
+// their reason.
 class MetadataServiceImpl final : public v1::MetadataService::Service {
  public:
   MetadataServiceImpl(MetadataStore& store, Notifier& notifier,

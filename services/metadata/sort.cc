@@ -1,6 +1,7 @@
 #include "services/metadata/sort.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -105,7 +106,8 @@ std::string Display(const google::protobuf::RepeatedPtrField<v1::Address>& list)
 
 }  // namespace
 
-std::string BaseSubject(std::string_view subject) {
+std::string BaseSubject(std::string_view subject, bool* reply_or_forward) {
+  bool reply = false;
   std::string s = Fold(mime::DecodeEncodedWords(subject));  // step (1)
   for (;;) {
     // (2) trailers: "(fwd)" or white space, repeatedly.
@@ -124,6 +126,7 @@ std::string BaseSubject(std::string_view subject) {
     for (bool again = true; again;) {
       again = false;
       if (size_t l = LeaderLength(s); l > 0) {
+        reply = reply || !IsWsp(s[0]) || l > 1;
         s.erase(0, l);
         again = true;
       }
@@ -135,8 +138,10 @@ std::string BaseSubject(std::string_view subject) {
     // (6) "[fwd:" ... "]" around the whole subject.
     if (StartsWithIgnoreCase(s, "[fwd:") && !s.empty() && s.back() == ']') {
       s = s.substr(5, s.size() - 6);
+      reply = true;
       continue;
     }
+    if (reply_or_forward != nullptr) *reply_or_forward = reply;
     return s;
   }
 }
@@ -309,6 +314,253 @@ std::vector<v1::ThreadNode> ThreadOrderedSubject(std::vector<SearchRow> rows) {
       child.set_parent(root_index);
     }
   }
+  return out;
+}
+
+std::vector<std::string> MessageIds(std::string_view value) {
+  std::vector<std::string> out;
+  for (size_t i = value.find('<'); i != std::string_view::npos; i = value.find('<', i + 1)) {
+    const size_t end = value.find('>', i);
+    if (end == std::string_view::npos) break;
+    std::string id;
+    for (char ch : value.substr(i + 1, end - i - 1)) {
+      if (ch != '"' && ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') id.push_back(ch);
+    }
+    // A valid msg-id has an '@' between non-empty parts (RFC 5322 3.6.4).
+    const size_t at = id.find('@');
+    if (at != std::string::npos && at > 0 && at + 1 < id.size()) out.push_back("<" + id + ">");
+    i = end;
+  }
+  return out;
+}
+
+namespace {
+
+struct ThreadTree {
+  struct Node {
+    int message = -1;  // index into the messages, -1 for a dummy
+    int parent = -1;
+    std::vector<int> children;
+  };
+  std::vector<Node> nodes;
+
+  bool IsAncestor(int maybe_ancestor, int node) const {
+    for (int n = node; n != -1; n = nodes[n].parent) {
+      if (n == maybe_ancestor) return true;
+    }
+    return false;
+  }
+  void Unlink(int child) {
+    const int p = nodes[child].parent;
+    if (p == -1) return;
+    auto& siblings = nodes[p].children;
+    siblings.erase(std::find(siblings.begin(), siblings.end(), child));
+    nodes[child].parent = -1;
+  }
+  // Links child under parent unless that would make a loop.
+  void Link(int parent, int child) {
+    if (parent == child || IsAncestor(child, parent)) return;
+    Unlink(child);
+    nodes[child].parent = parent;
+    nodes[parent].children.push_back(child);
+  }
+  int Add(int message) {
+    nodes.push_back(Node{message, -1, {}});
+    return static_cast<int>(nodes.size()) - 1;
+  }
+};
+
+struct ThreadMessage {
+  uint32_t uid;
+  int64_t sent;
+  std::string subject;  // base subject
+  bool reply;
+};
+
+}  // namespace
+
+std::vector<v1::ThreadNode> ThreadReferences(std::vector<SearchRow> rows) {
+  std::vector<ThreadMessage> messages;
+  ThreadTree tree;
+  std::map<std::string, int> by_id;
+  const auto node_for = [&](const std::string& id) {
+    auto it = by_id.find(id);
+    if (it != by_id.end()) return it->second;
+    const int n = tree.Add(-1);
+    by_id[id] = n;
+    return n;
+  };
+  // (1) Links from Message-ID, References and In-Reply-To, in UID order.
+  for (const SearchRow& row : rows) {
+    const v1::Envelope* env = row.parsed != nullptr ? &row.parsed->envelope() : nullptr;
+    std::optional<absl::Time> sent =
+        env != nullptr && env->has_date() ? SentTime(env->date()) : std::nullopt;
+    bool reply = false;
+    std::string subject = env != nullptr ? BaseSubject(env->subject(), &reply) : std::string();
+    messages.push_back(
+        {row.uid, absl::ToUnixMicros(sent.value_or(row.internal_date)), std::move(subject), reply});
+    const int index = static_cast<int>(messages.size()) - 1;
+    std::vector<std::string> own =
+        env != nullptr ? MessageIds(env->message_id()) : std::vector<std::string>();
+    int node = -1;
+    if (!own.empty()) {
+      node = node_for(own[0]);
+      if (tree.nodes[node].message != -1) node = tree.Add(-1);  // duplicate id: a unique one
+    } else {
+      node = tree.Add(-1);
+    }
+    tree.nodes[node].message = index;
+    std::vector<std::string> refs;
+    if (row.parsed != nullptr) {
+      for (const v1::HeaderField& f : row.parsed->cached_headers()) {
+        if (absl::AsciiStrToLower(f.name()) == "references") {
+          const std::string raw = f.raw();
+          refs = MessageIds(raw.substr(std::min(raw.size(), raw.find(':') + 1)));
+          break;
+        }
+      }
+    }
+    if (refs.empty() && env != nullptr && env->has_in_reply_to()) {
+      std::vector<std::string> irt = MessageIds(env->in_reply_to());
+      if (!irt.empty()) refs.push_back(irt[0]);
+    }
+    // (A) chain the references, keeping links that already exist.
+    for (size_t i = 0; i + 1 < refs.size(); ++i) {
+      const int parent = node_for(refs[i]);
+      const int child = node_for(refs[i + 1]);
+      if (tree.nodes[child].parent == -1) tree.Link(parent, child);
+    }
+    // (B) the last reference is this message's parent.
+    if (refs.empty()) {
+      tree.Unlink(node);
+    } else {
+      tree.Link(node_for(refs.back()), node);
+    }
+  }
+  const auto sent_of = [&](int n) -> std::pair<int64_t, uint32_t> {
+    // A dummy sorts by its first child (children are sorted first).
+    while (tree.nodes[n].message == -1 && !tree.nodes[n].children.empty())
+      n = tree.nodes[n].children[0];
+    if (tree.nodes[n].message == -1) return {0, 0};
+    const ThreadMessage& m = messages[tree.nodes[n].message];
+    return {m.sent, m.uid};
+  };
+  const auto sort_children = [&](auto& self, int n) -> void {
+    for (int c : tree.nodes[n].children) self(self, c);
+    std::stable_sort(tree.nodes[n].children.begin(), tree.nodes[n].children.end(),
+                     [&](int a, int b) { return sent_of(a) < sent_of(b); });
+  };
+  // (2) The root holds every parentless node.
+  const int root = tree.Add(-1);
+  for (int n = 0; n < root; ++n) {
+    if (tree.nodes[n].parent == -1) {
+      tree.nodes[n].parent = root;
+      tree.nodes[root].children.push_back(n);
+    }
+  }
+  // (3) Prune dummies.
+  const auto prune = [&](auto& self, int n) -> void {
+    std::vector<int> kept;
+    for (int c : tree.nodes[n].children) {
+      self(self, c);
+      const ThreadTree::Node& child = tree.nodes[c];
+      if (child.message != -1) {
+        kept.push_back(c);
+      } else if (child.children.empty()) {
+        // an empty dummy disappears
+      } else if (n != root || child.children.size() == 1) {
+        for (int g : child.children) {
+          tree.nodes[g].parent = n;
+          kept.push_back(g);
+        }
+      } else {
+        kept.push_back(c);
+      }
+    }
+    tree.nodes[n].children = kept;
+  };
+  prune(prune, root);
+  // (4) Sort the top level by sent date.
+  for (int c : tree.nodes[root].children) sort_children(sort_children, c);
+  std::stable_sort(tree.nodes[root].children.begin(), tree.nodes[root].children.end(),
+                   [&](int a, int b) { return sent_of(a) < sent_of(b); });
+  // (5) Merge threads with the same base subject.
+  const auto thread_subject = [&](int n) -> const ThreadMessage* {
+    if (tree.nodes[n].message == -1) {
+      if (tree.nodes[n].children.empty()) return nullptr;
+      n = tree.nodes[n].children[0];
+    }
+    return tree.nodes[n].message == -1 ? nullptr : &messages[tree.nodes[n].message];
+  };
+  std::map<std::string, int> subjects;
+  const auto key = [](const std::string& s) { return absl::AsciiStrToLower(s); };
+  for (int c : tree.nodes[root].children) {
+    const ThreadMessage* m = thread_subject(c);
+    if (m == nullptr || m->subject.empty()) continue;
+    auto [it, added] = subjects.emplace(key(m->subject), c);
+    if (added) continue;
+    const int t = it->second;
+    const bool current_dummy = tree.nodes[c].message == -1;
+    const bool table_dummy = tree.nodes[t].message == -1;
+    const bool table_reply = !table_dummy && messages[tree.nodes[t].message].reply;
+    if (!table_dummy && (current_dummy || (table_reply && !m->reply))) it->second = c;
+  }
+  std::vector<int> top = tree.nodes[root].children;
+  std::vector<int> merged_top;
+  for (int c : top) {
+    if (tree.nodes[c].parent != root) continue;  // merged under a dummy already
+    const ThreadMessage* m = thread_subject(c);
+    if (m == nullptr || m->subject.empty()) {
+      merged_top.push_back(c);
+      continue;
+    }
+    int& t = subjects[key(m->subject)];
+    if (t == c) {
+      merged_top.push_back(c);
+      continue;
+    }
+    ThreadTree::Node& current = tree.nodes[c];
+    ThreadTree::Node& table = tree.nodes[t];
+    const bool current_reply = current.message != -1 && messages[current.message].reply;
+    const bool table_reply = table.message != -1 && messages[table.message].reply;
+    if (current.message == -1 && table.message == -1) {
+      for (int g : current.children) {
+        tree.nodes[g].parent = t;
+        tree.nodes[t].children.push_back(g);
+      }
+      current.children.clear();
+    } else if (table.message == -1 || (current_reply && !table_reply)) {
+      current.parent = t;
+      tree.nodes[t].children.push_back(c);
+    } else {
+      const int dummy = tree.Add(-1);
+      tree.nodes[dummy].parent = root;
+      tree.nodes[dummy].children = {t, c};
+      tree.nodes[t].parent = dummy;
+      tree.nodes[c].parent = dummy;
+      // The dummy takes the table message's place (or this one's, if that comes later).
+      auto at = std::find(merged_top.begin(), merged_top.end(), t);
+      if (at != merged_top.end()) {
+        *at = dummy;
+      } else {
+        merged_top.push_back(dummy);
+      }
+      t = dummy;
+    }
+  }
+  tree.nodes[root].children = merged_top;
+  // (6) Siblings by sent date everywhere.
+  sort_children(sort_children, root);
+  // Flat pre-order encoding; dummies become uid 0.
+  std::vector<v1::ThreadNode> out;
+  const auto emit = [&](auto& self, int n, uint32_t parent) -> void {
+    v1::ThreadNode& node = out.emplace_back();
+    node.set_uid(tree.nodes[n].message == -1 ? 0 : messages[tree.nodes[n].message].uid);
+    node.set_parent(parent);
+    const uint32_t index = static_cast<uint32_t>(out.size());
+    for (int c : tree.nodes[n].children) self(self, c, index);
+  };
+  for (int c : tree.nodes[root].children) emit(emit, c, 0);
   return out;
 }
 

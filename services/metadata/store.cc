@@ -1621,10 +1621,8 @@ absl::StatusOr<std::vector<uint32_t>> MetadataStore::Sort(uint64_t user,
 
 absl::StatusOr<std::vector<v1::ThreadNode>> MetadataStore::Thread(
     uint64_t user, const v1::ThreadMessagesRequest& req, const RawLoader& loader) {
-  if (req.algorithm() == v1::THREAD_ALGORITHM_REFERENCES) {
-    return absl::UnimplementedError("THREAD=REFERENCES is not built yet");
-  }
-  if (req.algorithm() != v1::THREAD_ALGORITHM_ORDEREDSUBJECT) {
+  if (req.algorithm() != v1::THREAD_ALGORITHM_ORDEREDSUBJECT &&
+      req.algorithm() != v1::THREAD_ALGORITHM_REFERENCES) {
     return absl::InvalidArgumentError("unknown threading algorithm");
   }
   return WithTxn<Snapshot>(
@@ -1637,6 +1635,9 @@ absl::StatusOr<std::vector<v1::ThreadNode>> MetadataStore::Thread(
         if (!eval.ok()) return eval.status();
         absl::StatusOr<Matched> matched = MatchRows(txn, m->id, *eval, /*need_parsed=*/true);
         if (!matched.ok()) return matched.status();
+        if (req.algorithm() == v1::THREAD_ALGORITHM_REFERENCES) {
+          return ThreadReferences(std::move(matched->rows));
+        }
         return ThreadOrderedSubject(std::move(matched->rows));
       });
 }

@@ -74,7 +74,7 @@ class MetadataStore {
   // Matching UIDs (ascending) and the summary; loader reads bodies for BODY/TEXT keys.
   absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> Search(
       uint64_t user, const v1::SearchMessagesRequest& req, const RawLoader& loader);
-  // THREAD=ORDEREDSUBJECT over the matching messages (REFERENCES: Unimplemented).
+  // THREAD=ORDEREDSUBJECT or REFERENCES over the matching messages (RFC 5256).
   absl::StatusOr<std::vector<v1::ThreadNode>> Thread(uint64_t user,
                                                      const v1::ThreadMessagesRequest& req,
                                                      const RawLoader& loader);

@@ -882,6 +882,16 @@ TEST_F(MetadataServiceTest, SearchMatchesHeadersDatesFlagsAndDecodedBodies) {
   }
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(nodes, (std::vector<std::pair<uint32_t, uint32_t>>{{u1, 0}, {u2, 0}}));
+  // THREAD=REFERENCES: no references between them, different subjects: two threads too.
+  Ctx refs_ctx(Alice());
+  thread.set_algorithm(v1::THREAD_ALGORITHM_REFERENCES);
+  auto refs_reader = meta_->ThreadMessages(&refs_ctx.ctx, thread);
+  nodes.clear();
+  while (refs_reader->Read(&resp)) {
+    for (const auto& n : resp.nodes()) nodes.emplace_back(n.uid(), n.parent());
+  }
+  ASSERT_TRUE(refs_reader->Finish().ok());
+  EXPECT_EQ(nodes, (std::vector<std::pair<uint32_t, uint32_t>>{{u1, 0}, {u2, 0}}));
 }
 
 TEST_F(MetadataServiceTest, FlagChangesRacingExpungesStayConsistent) {

@@ -125,27 +125,16 @@ TEST_F(ServicesTest, EveryServiceAnswersHealthReadinessMetricsAndGrpcHealth) {
   }
 }
 
-TEST_F(ServicesTest, RpcsNotBuiltYetAnswerUnimplemented) {
-  grpc::ClientContext c1;
-  auth::v1::TokenClaims claims;
-  claims.set_user_id(1);
-  claims.set_scope(auth::v1::TOKEN_SCOPE_SESSION);
-  claims.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
-  c1.AddMetadata(
-      common::kSessionTokenKey,
-      common::SignSessionToken(claims, common::KeyRing::Single("t1", std::string(32, '\x22'))));
+TEST_F(ServicesTest, CallsAreCountedByMethodAndCode) {
+  grpc::ClientContext ctx;  // no credentials
   auto metad = metadata::v1::MetadataService::NewStub(metad_->channel);
-  metadata::v1::ThreadMessagesRequest thread;
-  thread.set_algorithm(metadata::v1::THREAD_ALGORITHM_REFERENCES);
-  auto reader = metad->ThreadMessages(&c1, thread);
-  metadata::v1::ThreadMessagesResponse found;
-  while (reader->Read(&found)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  // And the calls are counted by method and code.
+  metadata::v1::ListMailboxesRequest req;
+  req.add_patterns("*");
+  metadata::v1::ListMailboxesResponse resp;
+  EXPECT_EQ(metad->ListMailboxes(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(HttpGet(metad_->http_port, "/metrics")
-                .body.find("code=\"UNIMPLEMENTED\",method=\"/tern.metadata.v1.MetadataService/"
-                           "ThreadMessages\""),
+                .body.find("code=\"UNAUTHENTICATED\",method=\"/tern.metadata.v1.MetadataService/"
+                           "ListMailboxes\""),
             std::string::npos);
 }
 

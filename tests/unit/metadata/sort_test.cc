@@ -91,3 +91,94 @@ TEST(ThreadTest, OrderedSubjectGroupsByBaseSubjectUnderTheFirstMessage) {
 
 }  // namespace
 }  // namespace tern::metadata
+
+namespace tern::metadata {
+namespace {
+
+struct Msg {
+  uint32_t uid;
+  std::string subject;
+  std::string date;
+  std::string message_id;
+  std::string in_reply_to;
+  std::string references;
+};
+
+// Renders the flat encoding as RFC 5256 THREAD syntax, e.g. "(1 (2)(3))", to compare.
+std::string Render(const std::vector<v1::ThreadNode>& nodes) {
+  std::vector<std::vector<size_t>> children(nodes.size() + 1);
+  for (size_t i = 0; i < nodes.size(); ++i) children[nodes[i].parent()].push_back(i + 1);
+  std::function<std::string(size_t)> node = [&](size_t n) -> std::string {
+    std::string s = nodes[n - 1].uid() == 0 ? "" : std::to_string(nodes[n - 1].uid());
+    const auto& kids = children[n];
+    if (kids.size() == 1) return s + (s.empty() ? "" : " ") + node(kids[0]);
+    for (size_t k : kids) s += "(" + node(k) + ")";
+    return s;
+  };
+  std::string out;
+  for (size_t r : children[0]) out += "(" + node(r) + ")";
+  return out;
+}
+
+std::vector<v1::ThreadNode> Thread(const std::vector<Msg>& msgs,
+                                   std::vector<v1::ParsedMessage>& storage) {
+  storage.resize(msgs.size());
+  std::vector<SearchRow> rows;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    v1::Envelope* env = storage[i].mutable_envelope();
+    env->set_subject(msgs[i].subject);
+    env->set_date(msgs[i].date);
+    if (!msgs[i].message_id.empty()) env->set_message_id(msgs[i].message_id);
+    if (!msgs[i].in_reply_to.empty()) env->set_in_reply_to(msgs[i].in_reply_to);
+    if (!msgs[i].references.empty()) {
+      v1::HeaderField* f = storage[i].add_cached_headers();
+      f->set_name("References");
+      f->set_raw("References: " + msgs[i].references + "\r\n");
+    }
+    SearchRow row;
+    row.uid = msgs[i].uid;
+    row.parsed = &storage[i];
+    rows.push_back(row);
+  }
+  return ThreadReferences(rows);
+}
+
+TEST(ThreadReferencesTest, BuildsTreesFromReferencesAndInReplyTo) {
+  std::vector<v1::ParsedMessage> storage;
+  const auto nodes =
+      Thread({{1, "Plan", "1 Jan 2024 10:00:00 +0000", "<a@x>", "", ""},
+              {2, "Re: Plan", "1 Jan 2024 11:00:00 +0000", "<b@x>", "<a@x>", ""},
+              {3, "Re: Plan", "1 Jan 2024 12:00:00 +0000", "<c@x>", "", "<a@x> <b@x>"},
+              {4, "Re: Plan", "1 Jan 2024 10:30:00 +0000", "<d@x>", "", "<a@x>"},
+              {5, "Other", "2 Jan 2024 10:00:00 +0000", "<e@x>", "", ""}},
+             storage);
+  // 1 has children 4 (10:30) and 2 (11:00); 3 replies to 2.
+  EXPECT_EQ(Render(nodes), "(1(4)(2 3))(5)");
+}
+
+TEST(ThreadReferencesTest, MissingParentsAndSubjectsMerge) {
+  std::vector<v1::ParsedMessage> storage;
+  // 1 and 2 reply to a message that is not here: one dummy with two children.
+  const auto nodes = Thread({{1, "Re: Lost", "1 Jan 2024 10:00:00 +0000", "<a@x>", "<gone@x>", ""},
+                             {2, "Re: Lost", "1 Jan 2024 11:00:00 +0000", "<b@x>", "<gone@x>", ""},
+                             {3, "Quarterly", "2 Jan 2024 10:00:00 +0000", "<c@x>", "", ""},
+                             {4, "Re: Quarterly", "3 Jan 2024 10:00:00 +0000", "<d@x>", "", ""}},
+                            storage);
+  // 4 has no references but its subject is a reply to 3's: it becomes 3's child.
+  EXPECT_EQ(Render(nodes), "((1)(2))(3 4)");
+}
+
+TEST(ThreadReferencesTest, IgnoresLoopsAndDuplicateIds) {
+  std::vector<v1::ParsedMessage> storage;
+  const auto nodes = Thread({{1, "A", "1 Jan 2024 10:00:00 +0000", "<a@x>", "", "<b@x>"},
+                             {2, "B", "1 Jan 2024 11:00:00 +0000", "<b@x>", "", "<a@x>"},
+                             {3, "C", "1 Jan 2024 12:00:00 +0000", "<a@x>", "", ""}},
+                            storage);
+  // 1 -> child of b, then b cannot become a's child (loop); 3 reuses a's id: its own node.
+  EXPECT_EQ(Render(nodes), "(2 1)(3)");
+  EXPECT_EQ(MessageIds(R"(<"01KF8JCEOCBS0045PS"@xxx.yyy.com> junk <no-at> <x@y>)"),
+            (std::vector<std::string>{"<01KF8JCEOCBS0045PS@xxx.yyy.com>", "<x@y>"}));
+}
+
+}  // namespace
+}  // namespace tern::metadata
