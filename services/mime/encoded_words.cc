@@ -4,12 +4,15 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "services/mime/lexer.h"
+
 namespace tern::mime {
 namespace {
 
-bool IsLwsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+using lexer::IsLwsp;
+using lexer::IsTokenChar;
+using lexer::SkipCfws;
+using lexer::ToLowerAscii;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -222,37 +225,8 @@ std::optional<Segment> ParseEncodedWord(std::string_view text, size_t pos, NextO
 
 bool AllLwsp(std::string_view s) { return std::all_of(s.begin(), s.end(), IsLwsp); }
 
-// RFC 2045 token characters: CHAR except SPACE, CTLs and tspecials.
-bool IsTokenChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u <= 32 || u >= 127) return false;
-  return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;
-}
-
 // RFC 2231 attribute-char: token characters except '*', '\'' and '%'.
 bool IsAttributeChar(char c) { return IsTokenChar(c) && c != '*' && c != '\'' && c != '%'; }
-
-void SkipCfws(std::string_view s, size_t& i) {
-  while (i < s.size()) {
-    if (IsLwsp(s[i])) {
-      ++i;
-    } else if (s[i] == '(') {
-      int depth = 0;
-      while (i < s.size()) {
-        const char c = s[i++];
-        if (c == '\\' && i < s.size()) {
-          ++i;
-        } else if (c == '(') {
-          ++depth;
-        } else if (c == ')' && --depth == 0) {
-          break;
-        }
-      }
-    } else {
-      return;
-    }
-  }
-}
 
 std::string PercentEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789ABCDEF";

@@ -6,9 +6,15 @@
 
 #include "services/common/strings.h"
 #include "services/mime/encoded_words.h"
+#include "services/mime/lexer.h"
 
 namespace tern::mime {
 namespace {
+
+using lexer::IsLwsp;
+using lexer::IsTokenChar;
+using lexer::SkipCfws;
+using lexer::ToLowerAscii;
 
 constexpr size_t kMaxWarnings = 64;
 constexpr char kMissingMailbox[] = "MISSING_MAILBOX";
@@ -16,8 +22,6 @@ constexpr char kMissingDomain[] = "MISSING_DOMAIN";
 constexpr size_t kNoLevel = std::numeric_limits<size_t>::max();
 
 bool IsWsp(char c) { return c == ' ' || c == '\t'; }
-bool IsLwsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 std::string_view TrimWsp(std::string_view s) {
   while (!s.empty() && IsWsp(s.front())) s.remove_prefix(1);
@@ -32,37 +36,6 @@ bool IsFieldName(std::string_view name) {
     const auto u = static_cast<unsigned char>(c);
     return u >= 33 && u <= 126 && c != ':';
   });
-}
-
-// RFC 2045 token characters: CHAR except SPACE, CTLs and tspecials.
-bool IsTokenChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u <= 32 || u >= 127) return false;
-  return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;
-}
-
-// Skips white space, line breaks and (nested) comments; RFC 2045 allows comments in all
-// the MIME header fields.
-void SkipCfws(std::string_view s, size_t& i) {
-  while (i < s.size()) {
-    if (IsLwsp(s[i])) {
-      ++i;
-    } else if (s[i] == '(') {
-      int depth = 0;
-      while (i < s.size()) {
-        const char c = s[i++];
-        if (c == '\\' && i < s.size()) {
-          ++i;
-        } else if (c == '(') {
-          ++depth;
-        } else if (c == ')' && --depth == 0) {
-          break;
-        }
-      }
-    } else {
-      return;
-    }
-  }
 }
 
 std::string_view ReadToken(std::string_view s, size_t& i) {
