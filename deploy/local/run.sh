@@ -130,9 +130,13 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
   redis        127.0.0.1:$redis_port    redis-cli -p $redis_port
 
   demo user    demo@example.test / demo
-  ternctl      TERN_AUTHD_ADDR=127.0.0.1:$authd_port TERN_ADMIN_TOKEN_FILE=$var/secrets/admin.token \\
-               TERN_GRPC_TLS_CERT=$var/tls/tern.pem TERN_GRPC_TLS_KEY=$var/tls/tern.key \\
-               TERN_GRPC_TLS_CA=$var/tls/ca.pem $build/services/ctl/ternctl user list
+  ternctl      export the environment below, then e.g. ternctl user list, ternctl mailbox list
+               demo@example.test, ternctl import-mbox demo@example.test FILE, ternctl blob-gc
+    export TERN_AUTHD_ADDR=127.0.0.1:$authd_port TERN_METAD_ADDR=127.0.0.1:$metad_port \\
+      TERN_BLOBD_ADDR=127.0.0.1:$blobd_port TERN_ADMIN_TOKEN_FILE=$var/secrets/admin.token \\
+      TERN_TOKEN_KEY_FILE=$var/secrets/token.key TERN_SERVICE_TOKEN_FILE=$var/secrets/service.token \\
+      TERN_GRPC_TLS_CERT=$var/tls/tern.pem TERN_GRPC_TLS_KEY=$var/tls/tern.key \\
+      TERN_GRPC_TLS_CA=$var/tls/ca.pem PATH=$build/services/ctl:\$PATH
 
 The IMAP, POP3 and LMTP front-ends are not built yet.
 INFO
