@@ -30,15 +30,12 @@ grpc::Status MetadataServiceImpl::Fail(grpc::ServerContext* ctx, const absl::Sta
   return common::ToGrpc(status);
 }
 
-#define TERN_USER(var, ...)                                      \
-  absl::StatusOr<uint64_t> var##_or = User(*ctx, ##__VA_ARGS__); \
-  if (!var##_or.ok()) return Fail(ctx, var##_or.status());       \
-  const uint64_t var = *var##_or
-
 grpc::Status MetadataServiceImpl::CreateMailbox(grpc::ServerContext* ctx,
                                                 const v1::CreateMailboxRequest* req,
                                                 v1::Mailbox* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::Mailbox> m = store_.CreateMailbox(user, *req, notices);
   if (m.ok()) notifier_.Publish(notices);
@@ -50,7 +47,9 @@ grpc::Status MetadataServiceImpl::CreateMailbox(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::DeleteMailbox(grpc::ServerContext* ctx,
                                                 const v1::DeleteMailboxRequest* req,
                                                 v1::DeleteMailboxResponse*) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::Status s = store_.DeleteMailbox(user, req->name(), notices);
   if (s.ok()) notifier_.Publish(notices);
@@ -60,7 +59,9 @@ grpc::Status MetadataServiceImpl::DeleteMailbox(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::RenameMailbox(grpc::ServerContext* ctx,
                                                 const v1::RenameMailboxRequest* req,
                                                 v1::Mailbox* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::Mailbox> m =
       store_.RenameMailbox(user, req->old_name(), req->new_name(), notices);
@@ -73,7 +74,9 @@ grpc::Status MetadataServiceImpl::RenameMailbox(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::ListMailboxes(grpc::ServerContext* ctx,
                                                 const v1::ListMailboxesRequest* req,
                                                 v1::ListMailboxesResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<v1::ListMailboxesResponse> list = store_.ListMailboxes(user, *req);
   if (!list.ok()) return Fail(ctx, list.status());
   *resp = *std::move(list);
@@ -83,7 +86,9 @@ grpc::Status MetadataServiceImpl::ListMailboxes(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::Subscribe(grpc::ServerContext* ctx,
                                             const v1::SubscribeRequest* req,
                                             v1::SubscribeResponse*) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::Status s = store_.SetSubscribed(user, req->name(), true, notices);
   return s.ok() ? grpc::Status::OK : Fail(ctx, s);
@@ -92,7 +97,9 @@ grpc::Status MetadataServiceImpl::Subscribe(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::Unsubscribe(grpc::ServerContext* ctx,
                                               const v1::UnsubscribeRequest* req,
                                               v1::UnsubscribeResponse*) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::Status s = store_.SetSubscribed(user, req->name(), false, notices);
   return s.ok() ? grpc::Status::OK : Fail(ctx, s);
@@ -101,7 +108,9 @@ grpc::Status MetadataServiceImpl::Unsubscribe(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::GetStatus(grpc::ServerContext* ctx,
                                             const v1::GetStatusRequest* req,
                                             v1::MailboxStatus* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   std::vector<v1::StatusItem> items;
   for (int i : req->items()) items.push_back(static_cast<v1::StatusItem>(i));
   absl::StatusOr<v1::MailboxStatus> s = store_.GetStatus(user, req->name(), items);
@@ -113,7 +122,9 @@ grpc::Status MetadataServiceImpl::GetStatus(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::SelectMailbox(grpc::ServerContext* ctx,
                                                 const v1::SelectMailboxRequest* req,
                                                 grpc::ServerWriter<v1::SelectChunk>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<std::vector<v1::SelectChunk>> chunks = store_.Select(user, *req);
   if (!chunks.ok()) return Fail(ctx, chunks.status());
   for (const v1::SelectChunk& chunk : *chunks) {
@@ -125,7 +136,9 @@ grpc::Status MetadataServiceImpl::SelectMailbox(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::FetchMessages(
     grpc::ServerContext* ctx, const v1::FetchMessagesRequest* req,
     grpc::ServerWriter<v1::FetchMessagesResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<std::vector<v1::MessageMeta>> metas = store_.Fetch(user, *req, notices);
   if (metas.ok()) notifier_.Publish(notices);
@@ -150,7 +163,9 @@ grpc::Status MetadataServiceImpl::FetchMessages(
 grpc::Status MetadataServiceImpl::StoreFlags(grpc::ServerContext* ctx,
                                              const v1::StoreFlagsRequest* req,
                                              grpc::ServerWriter<v1::StoreFlagsResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::StoreFlagsResponse> result = store_.StoreFlags(user, *req, notices);
   if (result.ok()) notifier_.Publish(notices);
@@ -174,7 +189,9 @@ grpc::Status MetadataServiceImpl::StoreFlags(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::CopyMessages(grpc::ServerContext* ctx,
                                                const v1::CopyMessagesRequest* req,
                                                v1::CopyMessagesResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::MoveMessagesResponse> r =
       store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
@@ -189,7 +206,9 @@ grpc::Status MetadataServiceImpl::CopyMessages(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::MoveMessages(grpc::ServerContext* ctx,
                                                const v1::MoveMessagesRequest* req,
                                                v1::MoveMessagesResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::MoveMessagesResponse> r =
       store_.CopyOrMove(user, req->source_mailbox_id(), req->source_uidvalidity(), req->uid_set(),
@@ -202,7 +221,9 @@ grpc::Status MetadataServiceImpl::MoveMessages(grpc::ServerContext* ctx,
 
 grpc::Status MetadataServiceImpl::Expunge(grpc::ServerContext* ctx, const v1::ExpungeRequest* req,
                                           v1::ExpungeResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::ExpungeResponse> r = store_.Expunge(user, *req, notices);
   if (r.ok()) notifier_.Publish(notices);
@@ -214,7 +235,9 @@ grpc::Status MetadataServiceImpl::Expunge(grpc::ServerContext* ctx, const v1::Ex
 grpc::Status MetadataServiceImpl::AppendMessages(grpc::ServerContext* ctx,
                                                  const v1::AppendMessagesRequest* req,
                                                  v1::AppendMessagesResponse* resp) {
-  TERN_USER(user, /*allow_deliver=*/true);
+  absl::StatusOr<uint64_t> caller = User(*ctx, /*allow_deliver=*/true);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   Notices notices;
   absl::StatusOr<v1::AppendMessagesResponse> r = store_.Append(user, *req, notices);
   if (r.ok()) notifier_.Publish(notices);
@@ -226,7 +249,9 @@ grpc::Status MetadataServiceImpl::AppendMessages(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::GetChanges(grpc::ServerContext* ctx,
                                              const v1::GetChangesRequest* req,
                                              grpc::ServerWriter<v1::GetChangesResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<v1::GetChangesResponse> r = store_.GetChanges(user, *req);
   if (!r.ok()) return Fail(ctx, r.status());
   v1::GetChangesResponse batch;
@@ -245,7 +270,9 @@ grpc::Status MetadataServiceImpl::GetChanges(grpc::ServerContext* ctx,
 
 grpc::Status MetadataServiceImpl::GetQuota(grpc::ServerContext* ctx, const v1::GetQuotaRequest* req,
                                            v1::GetQuotaResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   if (!req->root().empty()) {
     return Fail(ctx, ReasonError(absl::StatusCode::kNotFound, v1::ERROR_REASON_NONEXISTENT,
                                  "the only quota root is \"\""));
@@ -259,7 +286,9 @@ grpc::Status MetadataServiceImpl::GetQuota(grpc::ServerContext* ctx, const v1::G
 grpc::Status MetadataServiceImpl::GetQuotaRoot(grpc::ServerContext* ctx,
                                                const v1::GetQuotaRootRequest* req,
                                                v1::GetQuotaRootResponse* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   if (absl::Status s = store_.CheckMailboxExists(user, req->mailbox()); !s.ok()) {
     return Fail(ctx, s);
   }
@@ -293,7 +322,9 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
 grpc::Status MetadataServiceImpl::AcquireMaildropLock(grpc::ServerContext* ctx,
                                                       const v1::AcquireMaildropLockRequest* req,
                                                       v1::MaildropLease* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<v1::MaildropLease> lease =
       store_.AcquireMaildrop(user, req->holder_id(), FromProto(req->lease()), false);
   if (!lease.ok()) return Fail(ctx, lease.status());
@@ -304,7 +335,9 @@ grpc::Status MetadataServiceImpl::AcquireMaildropLock(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::RenewMaildropLock(grpc::ServerContext* ctx,
                                                     const v1::RenewMaildropLockRequest* req,
                                                     v1::MaildropLease* resp) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<v1::MaildropLease> lease =
       store_.AcquireMaildrop(user, req->holder_id(), FromProto(req->lease()), true);
   if (!lease.ok()) return Fail(ctx, lease.status());
@@ -315,7 +348,9 @@ grpc::Status MetadataServiceImpl::RenewMaildropLock(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::ReleaseMaildropLock(grpc::ServerContext* ctx,
                                                       const v1::ReleaseMaildropLockRequest* req,
                                                       v1::ReleaseMaildropLockResponse*) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::Status s = store_.ReleaseMaildrop(user, req->holder_id());
   return s.ok() ? grpc::Status::OK : Fail(ctx, s);
 }
@@ -323,7 +358,9 @@ grpc::Status MetadataServiceImpl::ReleaseMaildropLock(grpc::ServerContext* ctx,
 grpc::Status MetadataServiceImpl::SearchMessages(
     grpc::ServerContext* ctx, const v1::SearchMessagesRequest* req,
     grpc::ServerWriter<v1::SearchMessagesResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<std::pair<std::vector<uint32_t>, v1::SearchSummary>> result =
       store_.Search(user, *req, raw_loader_);
   if (!result.ok()) return Fail(ctx, result.status());
@@ -351,7 +388,9 @@ grpc::Status MetadataServiceImpl::SearchMessages(
 grpc::Status MetadataServiceImpl::SortMessages(
     grpc::ServerContext* ctx, const v1::SortMessagesRequest* req,
     grpc::ServerWriter<v1::SortMessagesResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<std::vector<uint32_t>> uids = store_.Sort(user, *req, raw_loader_);
   if (!uids.ok()) return Fail(ctx, uids.status());
   constexpr size_t kBatch = 65536;
@@ -370,7 +409,9 @@ grpc::Status MetadataServiceImpl::SortMessages(
 grpc::Status MetadataServiceImpl::ThreadMessages(
     grpc::ServerContext* ctx, const v1::ThreadMessagesRequest* req,
     grpc::ServerWriter<v1::ThreadMessagesResponse>* writer) {
-  TERN_USER(user);
+  absl::StatusOr<uint64_t> caller = User(*ctx);
+  if (!caller.ok()) return Fail(ctx, caller.status());
+  const uint64_t user = *caller;
   absl::StatusOr<std::vector<v1::ThreadNode>> nodes = store_.Thread(user, *req, raw_loader_);
   if (!nodes.ok()) return Fail(ctx, nodes.status());
   constexpr int kBatch = 65536;
