@@ -177,8 +177,11 @@ class Ctl {
     if (words.size() != 2 || words[0] != "set") return Usage();
     auto metad = metadata::v1::MetadataService::NewStub(Channel(cfg_.GetString("metad-addr")));
     if (!LoadAdminToken()) return 1;
+    // The user's id from authd, which owns address normalisation.
+    absl::StatusOr<uint64_t> user = UserId(words[1]);
+    if (!user.ok()) return Fail(user.status().message());
     metadata::v1::SetQuotaRequest req;
-    req.set_address(words[1]);
+    req.set_user_id(*user);
     if (cfg_.GetInt("quota-storage") >= 0) req.set_storage_bytes(cfg_.GetInt("quota-storage"));
     if (cfg_.GetInt("quota-messages") >= 0) req.set_messages(cfg_.GetInt("quota-messages"));
     metadata::v1::SetQuotaResponse resp;

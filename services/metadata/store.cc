@@ -1693,7 +1693,7 @@ absl::StatusOr<v1::QuotaRoot> MetadataStore::SetQuota(const v1::SetQuotaRequest&
                   static_cast<int64_t>(req.user_id()), storage, messages)
             : txn.exec_params(
                   "UPDATE users SET quota_storage_bytes = $2, quota_messages = $3"
-                  " WHERE address = lower($1) RETURNING id",
+                  " WHERE address IN ($1, lower($1)) RETURNING id",
                   req.address(), storage, messages);
     if (r.empty()) return absl::NotFoundError("no such user");
     return QuotaOf(txn.exec_params1(kQuotaQuery, r[0][0].as<int64_t>()));

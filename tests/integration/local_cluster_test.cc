@@ -65,6 +65,10 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
     const std::string list = env + ternctl + " mailbox list demo@example.test";
     EXPECT_EQ(testing::Shell(list + R"( | grep -qP '^INBOX\tmessages=3\t')"), 0);
     EXPECT_EQ(testing::Shell(list + R"( | grep -qP '^Sent\t.*\\SENT')"), 0);
+    EXPECT_EQ(testing::Shell(env + ternctl +
+                             " quota set demo@example.test --quota-messages=100 | grep -q "
+                             "'MESSAGE=3/100'"),
+              0);
     run.Signal(SIGTERM);
     const auto code = run.Wait(std::chrono::seconds(60));
     ASSERT_TRUE(code.has_value()) << run.Log();
