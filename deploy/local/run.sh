@@ -19,6 +19,7 @@ pg_port=$((15432 + off))
 redis_port=$((16379 + off))
 authd_port=$((7001 + off)); metad_port=$((7002 + off)); blobd_port=$((7003 + off))
 authd_http=$((9101 + off)); metad_http=$((9102 + off)); blobd_http=$((9103 + off))
+imap_port=$((1143 + off)); imaps_port=$((1993 + off)); imapd_http=$((9104 + off))
 
 mkdir -p "$var"/{log,redis,blobs,tls,secrets}
 var=$(cd "$var" && pwd)
@@ -108,12 +109,22 @@ wait_ready() {  # name http_port
 }
 
 # metad first: it applies the schema migrations.
-start metadata/tern-metad "$metad_port" "$metad_http" --migrate-on-start=true
+start metadata/tern-metad "$metad_port" "$metad_http" --migrate-on-start=true \
+  --blobd-addr="127.0.0.1:$blobd_port"
 wait_ready tern-metad "$metad_http"
 start auth/tern-authd "$authd_port" "$authd_http"
 start blob/tern-blobd "$blobd_port" "$blobd_http" --blob-dir="$var/blobs"
 wait_ready tern-authd "$authd_http"
 wait_ready tern-blobd "$blobd_http"
+
+# Front-ends: clients see the local certificate (trust $var/tls/ca.pem).
+"$build/services/imap/server/tern-imapd" --http-listen="127.0.0.1:$imapd_http" \
+  --imap-listen="127.0.0.1:$imap_port" --imaps-listen="127.0.0.1:$imaps_port" \
+  --tls-cert="$var/tls/tern.pem" --tls-key="$var/tls/tern.key" \
+  --authd-addr="127.0.0.1:$authd_port" --metad-addr="127.0.0.1:$metad_port" \
+  --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-imapd.log" 2>&1 &
+pids+=($!)
+wait_ready tern-imapd "$imapd_http"
 
 echo demo | "$build/services/ctl/ternctl" user add demo@example.test --password-stdin \
   --if-not-exists --authd-addr="127.0.0.1:$authd_port" >/dev/null
@@ -126,6 +137,8 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
   tern-authd   127.0.0.1:$authd_port     http://127.0.0.1:$authd_http/{healthz,readyz,metrics}
   tern-metad   127.0.0.1:$metad_port     http://127.0.0.1:$metad_http/{healthz,readyz,metrics}
   tern-blobd   127.0.0.1:$blobd_port     http://127.0.0.1:$blobd_http/{healthz,readyz,metrics}
+  tern-imapd   IMAP 127.0.0.1:$imap_port (STARTTLS), IMAPS 127.0.0.1:$imaps_port
+                                  http://127.0.0.1:$imapd_http/{healthz,readyz,metrics}
   postgresql   127.0.0.1:$pg_port    psql -h 127.0.0.1 -p $pg_port -U tern tern
   redis        127.0.0.1:$redis_port    redis-cli -p $redis_port
 
@@ -138,7 +151,9 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
       TERN_GRPC_TLS_CERT=$var/tls/tern.pem TERN_GRPC_TLS_KEY=$var/tls/tern.key \\
       TERN_GRPC_TLS_CA=$var/tls/ca.pem PATH=$build/services/ctl:\$PATH
 
-The IMAP, POP3 and LMTP front-ends are not built yet.
+  imap client  curl --cacert $var/tls/ca.pem -u demo@example.test:demo imaps://localhost:$imaps_port/INBOX
+
+The POP3 and LMTP front-ends are not built yet.
 INFO
 log "ready"
 

@@ -80,6 +80,13 @@ absl::Status ServiceRuntime::Start() {
   });
   if (absl::Status s = http_->Start(config_.GetString("http-listen")); !s.ok()) return s;
 
+  if (services_.empty() && config_.GetString("grpc-listen").empty()) {
+    readiness_->Start(config_.GetDuration("readiness-interval"),
+                      config_.GetDuration("readiness-timeout"));
+    started_ = true;
+    LogInfo("serving", {{"http_port", http_->port()}});
+    return absl::OkStatus();
+  }
   const TlsFiles tls{config_.GetString("grpc-tls-cert"), config_.GetString("grpc-tls-key"),
                      config_.GetString("grpc-tls-ca")};
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = MakeGrpcServerCredentials(tls);
@@ -131,6 +138,7 @@ int ServiceRuntime::WaitAndDrain() {
           {{"signal", signal_number}, {"grace_seconds", absl::ToDoubleSeconds(grace)}});
   const absl::Time start = absl::Now();
   readiness_->SetShuttingDown();
+  for (auto& fn : on_drain_) fn();
   if (server_) {
     if (auto* health = server_->GetHealthCheckService(); health != nullptr) {
       health->SetServingStatus(false);

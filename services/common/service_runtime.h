@@ -44,7 +44,12 @@ class ServiceRuntime {
     owned_.push_back(std::shared_ptr<T>(std::move(object)));
     return raw;
   }
-  // Starts the HTTP endpoint, the readiness checker and the gRPC server.
+  // Before Start: called first thing when draining begins (front-ends stop their listeners
+  // and end their sessions here).
+  void OnDrain(std::function<void()> fn) { on_drain_.push_back(std::move(fn)); }
+  // Starts the HTTP endpoint, the readiness checker and the gRPC server. A process that
+  // serves no gRPC service and has an empty --grpc-listen (the protocol front-ends) runs
+  // without a gRPC server.
   absl::Status Start();
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_->port(); }
@@ -68,6 +73,7 @@ class ServiceRuntime {
   std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> started_{false};
   std::vector<std::shared_ptr<void>> owned_;
+  std::vector<std::function<void()>> on_drain_;
 };
 
 // Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread, so every thread started after

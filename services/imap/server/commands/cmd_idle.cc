@@ -1,0 +1,67 @@
+// IDLE (RFC 2177): the client waits for changes; Tern reports them as they happen, woken by
+// metad's change notices (and, should a notice be lost, by the poll interval).
+
+#include "services/common/strings.h"
+#include "services/imap/server/command_table.h"
+#include "services/imap/server/session.h"
+
+namespace tern::imap::server {
+
+asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
+  if (!c.args.empty()) {
+    s.Bad("IDLE takes no arguments");
+    co_return;
+  }
+  protocol::AppendContinuation(s.out(), "idling");
+  const bool awaited8 = co_await s.Sync(true);
+  if (!awaited8) co_return;
+  const bool awaited9 = co_await s.Flush();
+  if (!awaited9) co_return;
+  const auto idle_limit = s.server().settings.idle_timeout;
+  const auto poll = s.server().settings.poll_interval;
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    if (elapsed >= idle_limit) {
+      // RFC 2177 3: the server may log out an idle client after its autologout timer.
+      s.Untagged("BYE Autologout; idle for too long");
+      s.RequestClose();
+      s.SkipTagged();
+      co_return;
+    }
+    const auto wait = std::min<std::chrono::steady_clock::duration>(idle_limit - elapsed, poll);
+    const Session::Wait waited = co_await s.WaitInputOrNotice(wait);
+    switch (waited) {
+      case Session::Wait::kInput: {
+        std::optional<std::string> line = co_await s.ReadRawLine(1024);
+        if (!line) {
+          s.RequestClose();
+          s.SkipTagged();
+          co_return;
+        }
+        std::string word = *line;
+        for (char& ch : word) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        if (word != "DONE") {
+          s.Bad("Expected DONE to end IDLE");
+          co_return;
+        }
+        s.Ok("IDLE terminated");
+        co_return;
+      }
+      case Session::Wait::kNotified:
+      case Session::Wait::kTimeout: {  // the poll interval: resync even without a notice
+        const bool synced = co_await s.Sync(true);
+        if (!synced) co_return;
+        const bool flushed = co_await s.Flush();
+        if (!flushed) co_return;
+        break;
+      }
+      case Session::Wait::kClosed:
+        s.RequestClose();
+        s.SkipTagged();
+        co_return;
+    }
+  }
+}
+
+}  // namespace tern::imap::server

@@ -1,0 +1,147 @@
+// tern-imapd: the IMAP front-end (DESIGN.md). Wiring only; the protocol is in
+// services/imap/protocol and the sessions in session.cc and commands/.
+
+#include <thread>
+
+#include "services/common/config.h"
+#include "services/common/grpc_client.h"
+#include "services/common/log.h"
+#include "services/common/service_runtime.h"
+#include "services/common/strings.h"
+#include "services/common/tls.h"
+#include "services/imap/server/notifier.h"
+#include "services/imap/server/server.h"
+#include "services/imap/server/server_context.h"
+
+namespace {
+
+using tern::common::SettingSpec;
+using tern::common::SettingType;
+
+std::vector<SettingSpec> Settings() {
+  std::vector<SettingSpec> s = tern::common::CommonSettings("", "0.0.0.0:9104");
+  const std::vector<SettingSpec> own = {
+      {"imap-listen", "TERN_IMAP_LISTEN", "0.0.0.0:1143", SettingType::kString,
+       "address:port of the plaintext IMAP listener (STARTTLS); empty: none"},
+      {"imaps-listen", "TERN_IMAPS_LISTEN", "0.0.0.0:1993", SettingType::kString,
+       "address:port of the implicit-TLS IMAP listener (RFC 8314); empty: none"},
+      {"tls-cert", "TERN_TLS_CERT", "", SettingType::kString,
+       "PEM certificate chain clients see (STARTTLS and IMAPS); empty: no TLS"},
+      {"tls-key", "TERN_TLS_KEY", "", SettingType::kString, "PEM private key for --tls-cert"},
+      {"authd-addr", "TERN_AUTHD_ADDR", "127.0.0.1:7001", SettingType::kString,
+       "tern-authd gRPC address"},
+      {"metad-addr", "TERN_METAD_ADDR", "127.0.0.1:7002", SettingType::kString,
+       "tern-metad gRPC address"},
+      {"blobd-addr", "TERN_BLOBD_ADDR", "127.0.0.1:7003", SettingType::kString,
+       "tern-blobd gRPC address"},
+      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
+       "Redis for change notices (IDLE); empty: poll only"},
+      {"threads", "TERN_THREADS", "0", SettingType::kInt, "event-loop threads (0: one per core)"},
+      {"max-line", "TERN_IMAP_MAX_LINE", "65536", SettingType::kInt,
+       "longest command line in bytes (literals excluded); longer lines get BAD"},
+      {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
+       "largest message or literal in bytes (advertised as APPENDLIMIT, RFC 7889)"},
+      {"login-timeout", "TERN_IMAP_LOGIN_TIMEOUT", "60s", SettingType::kDuration,
+       "autologout before authentication"},
+      {"idle-timeout", "TERN_IMAP_IDLE_TIMEOUT", "30m", SettingType::kDuration,
+       "autologout once authenticated (RFC 3501 5.4: at least 30 minutes)"},
+      {"poll-interval", "TERN_IMAP_POLL_INTERVAL", "30s", SettingType::kDuration,
+       "resync a selected mailbox at least this often, notice or not"},
+      {"backend-timeout", "TERN_BACKEND_TIMEOUT", "10s", SettingType::kDuration,
+       "deadline of each authd/metad/blobd call, retries included"},
+      {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
+       SettingType::kInt, "open connections allowed from one client IP address"},
+  };
+  s.insert(s.end(), own.begin(), own.end());
+  return s;
+}
+
+absl::Status Setup(tern::common::ServiceRuntime& rt) {
+  using namespace tern::imap::server;
+  const tern::common::Config& cfg = rt.config();
+  auto* context = rt.Own(std::make_unique<ServerContext>());
+  ImapSettings& st = context->settings;
+  st.instance = cfg.GetString("instance");
+  st.max_line = static_cast<size_t>(std::max<int64_t>(1024, cfg.GetInt("max-line")));
+  st.append_limit = static_cast<uint64_t>(std::max<int64_t>(1024, cfg.GetInt("append-limit")));
+  st.login_timeout = std::chrono::seconds(absl::ToInt64Seconds(cfg.GetDuration("login-timeout")));
+  st.idle_timeout = std::chrono::seconds(absl::ToInt64Seconds(cfg.GetDuration("idle-timeout")));
+  if (st.idle_timeout < std::chrono::minutes(30)) {
+    return absl::InvalidArgumentError("--idle-timeout must be at least 30m (RFC 3501 5.4)");
+  }
+  st.poll_interval = std::chrono::seconds(
+      std::max<int64_t>(1, absl::ToInt64Seconds(cfg.GetDuration("poll-interval"))));
+  st.backend_timeout =
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(cfg.GetDuration("backend-timeout")));
+  st.max_connections_per_address =
+      static_cast<int>(std::max<int64_t>(1, cfg.GetInt("max-connections-per-address")));
+
+  const tern::common::TlsFiles grpc_tls{
+      cfg.GetString("grpc-tls-cert"), cfg.GetString("grpc-tls-key"), cfg.GetString("grpc-tls-ca")};
+  std::vector<std::pair<std::string, std::shared_ptr<grpc::Channel>>> channels;
+  for (const char* name : {"authd-addr", "metad-addr", "blobd-addr"}) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> ch =
+        tern::common::MakeChannel(cfg.GetString(name), grpc_tls);
+    if (!ch.ok()) return ch.status();
+    channels.emplace_back(name, *ch);
+  }
+  context->auth = tern::auth::v1::AuthService::NewStub(channels[0].second);
+  context->metad = tern::metadata::v1::MetadataService::NewStub(channels[1].second);
+  context->blobd = tern::blob::v1::BlobService::NewStub(channels[2].second);
+  for (const auto& [name, channel] : channels) {
+    std::string check = name;
+    check.resize(check.size() - 5);  // "authd-addr" -> "authd"
+    rt.readiness().AddCheck(check, [channel](absl::Duration timeout) {
+      if (channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
+        return absl::OkStatus();
+      }
+      return absl::UnavailableError("not connected");
+    });
+  }
+
+  if (!cfg.GetString("tls-cert").empty()) {
+    absl::StatusOr<tern::common::SslCtxPtr> ssl = tern::common::MakeServerTlsContext(
+        {cfg.GetString("tls-cert"), cfg.GetString("tls-key"), ""});
+    if (!ssl.ok()) return ssl.status();
+    context->tls = std::make_unique<asio::ssl::context>(ssl->release());
+  }
+
+  context->metrics = rt.Own(std::make_unique<ImapMetrics>(rt.metrics()));
+  auto* notifier =
+      rt.Own(std::make_unique<ChangeNotifier>(cfg.GetString("redis-addr"), context->metrics));
+  context->notifier = notifier;
+  if (!cfg.GetString("redis-addr").empty()) {
+    rt.readiness().AddCheck(
+        "redis-notices",
+        [notifier](absl::Duration) {
+          return notifier->connected() ? absl::OkStatus() : absl::UnavailableError("polling only");
+        },
+        /*critical=*/false);
+  }
+
+  int threads = static_cast<int>(cfg.GetInt("threads"));
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* server = rt.Own(std::make_unique<ImapServer>(*context, threads));
+  if (absl::Status s = server->Listen(cfg.GetString("imap-listen"), cfg.GetString("imaps-listen"));
+      !s.ok()) {
+    return s;
+  }
+  notifier->Start();
+  server->Start();
+  tern::common::LogInfo("imap listening",
+                        {{"imap_port", server->plain_port()}, {"imaps_port", server->tls_port()}});
+  const auto grace =
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(cfg.GetDuration("shutdown-grace")));
+  rt.OnDrain([server, notifier, grace] {
+    server->Stop(grace);
+    notifier->Stop();
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<SettingSpec> specs = Settings();
+  return tern::common::RunService("tern-imapd", specs, argc, argv, Setup);
+}

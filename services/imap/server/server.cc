@@ -1,0 +1,190 @@
+#include "services/imap/server/server.h"
+
+#include "services/common/http_server.h"
+#include "services/common/log.h"
+#include "services/common/strings.h"
+#include "services/imap/server/session.h"
+
+namespace tern::imap::server {
+namespace {
+
+absl::StatusOr<std::unique_ptr<asio::ip::tcp::acceptor>> Bind(asio::io_context& io,
+                                                              const std::string& address,
+                                                              int& port) {
+  std::string host;
+  int p = 0;
+  if (absl::Status s = common::SplitHostPort(address, host, p); !s.ok()) return s;
+  asio::error_code ec;
+  const asio::ip::address ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return absl::InvalidArgumentError(Cat("bad listen address ", address));
+  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io);
+  const asio::ip::tcp::endpoint endpoint(ip, static_cast<uint16_t>(p));
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError(Cat("cannot listen on ", address, ": ", ec.message()));
+  port = acceptor->local_endpoint().port();
+  return acceptor;
+}
+
+std::string Format(const asio::ip::tcp::endpoint& e) {
+  if (e.address().is_v6()) return Cat("[", e.address().to_string(), "]:", e.port());
+  return Cat(e.address().to_string(), ":", e.port());
+}
+
+}  // namespace
+
+ImapServer::ImapServer(ServerContext& context, int threads)
+    : context_(context), threads_(std::max(1, threads)) {}
+
+ImapServer::~ImapServer() { Stop(std::chrono::milliseconds(0)); }
+
+absl::Status ImapServer::Listen(const std::string& plain, const std::string& implicit_tls) {
+  if (!plain.empty()) {
+    auto a = Bind(io_, plain, plain_port_);
+    if (!a.ok()) return a.status();
+    plain_ = std::move(*a);
+  }
+  if (!implicit_tls.empty()) {
+    if (!context_.tls) {
+      return absl::InvalidArgumentError("the IMAPS listener needs --tls-cert and --tls-key");
+    }
+    auto a = Bind(io_, implicit_tls, tls_port_);
+    if (!a.ok()) return a.status();
+    tls_ = std::move(*a);
+  }
+  return absl::OkStatus();
+}
+
+void ImapServer::Start() {
+  work_.emplace(io_.get_executor());
+  auto on_error = [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      common::LogError("imap accept loop ended", {{"error", ex.what()}});
+    }
+  };
+  if (plain_) asio::co_spawn(io_, Accept(*plain_, false), on_error);
+  if (tls_) asio::co_spawn(io_, Accept(*tls_, true), on_error);
+  for (int i = 0; i < threads_; ++i) {
+    workers_.emplace_back([this] { io_.run(); });
+  }
+}
+
+size_t ImapServer::sessions() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& w : sessions_) n += w.expired() ? 0 : 1;
+  return n;
+}
+
+bool ImapServer::Admit(const std::string& address) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  int& n = per_address_[address];
+  if (n >= context_.settings.max_connections_per_address) {
+    if (n == 0) per_address_.erase(address);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void ImapServer::Release(const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto it = per_address_.find(address);
+  if (it != per_address_.end() && --it->second <= 0) per_address_.erase(it);
+}
+
+asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool implicit_tls) {
+  for (;;) {
+    asio::error_code ec;
+    asio::ip::tcp::socket socket(asio::make_strand(io_));
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: back off a little instead of spinning.
+      common::LogWarn("imap accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(io_, std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    const asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
+    if (ec) continue;
+    const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
+    const std::string ip = remote.address().to_string();
+    if (!Admit(ip)) {
+      if (context_.metrics) context_.metrics->connections_refused.Increment();
+      // RFC 3501 7.1.5: BYE instead of a greeting; the server closes the connection.
+      static constexpr char kBye[] =
+          "* BYE [UNAVAILABLE] Too many connections from your address\r\n";
+      if (!implicit_tls) asio::write(socket, asio::buffer(kBye, sizeof(kBye) - 1), ec);
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto session =
+        std::make_shared<Session>(context_, std::move(socket), implicit_tls, Format(remote),
+                                  Format(local), remote.address().is_loopback());
+    {
+      std::lock_guard lock(mu_);
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+      sessions_.push_back(session);
+    }
+    asio::co_spawn(
+        session->strand(), [session]() -> asio::awaitable<void> { co_await session->Run(); },
+        [this, session, ip](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              common::LogError("imap session failed",
+                               {{"session", session->id()}, {"error", ex.what()}});
+            }
+          }
+          Release(ip);
+        });
+  }
+}
+
+void ImapServer::Stop(std::chrono::milliseconds grace) {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+    for (const auto& w : sessions_) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+  }
+  asio::post(io_, [this] {
+    asio::error_code ec;
+    if (plain_) plain_->close(ec);
+    if (tls_) tls_->close(ec);
+  });
+  for (auto& s : live) {
+    asio::post(s->strand(), [s] { s->Shutdown(); });
+  }
+  live.clear();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Whatever still waits on a backend is cancelled; its coroutine then finishes.
+  Calls().CancelAll();
+  const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((sessions() > 0 || Calls().size() > 0) && std::chrono::steady_clock::now() < hard) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  work_.reset();
+  io_.stop();
+  for (auto& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+}
+
+}  // namespace tern::imap::server

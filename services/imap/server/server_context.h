@@ -1,0 +1,57 @@
+#pragma once
+
+// What every session of one tern-imapd process shares: settings, backend stubs, the TLS
+// context, the change-notice fan-in and the metrics.
+
+#include <asio/ssl.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "tern/auth/v1/auth.grpc.pb.h"
+#include "tern/blob/v1/blob.grpc.pb.h"
+#include "tern/metadata/v1/metadata.grpc.pb.h"
+
+namespace tern::imap::server {
+
+class ChangeNotifier;
+
+struct ImapSettings {
+  std::string instance = "imapd";
+  // Plaintext LOGIN / AUTHENTICATE PLAIN without TLS from non-loopback clients.
+  bool allow_plaintext_auth = false;
+  size_t max_line = 65536;
+  uint64_t append_limit = 64ull << 20;         // also the literal limit (APPENDLIMIT, RFC 7889)
+  std::chrono::seconds login_timeout{60};      // before authentication
+  std::chrono::seconds idle_timeout{30 * 60};  // authenticated: RFC 3501 5.4 "at least 30 min"
+  std::chrono::seconds poll_interval{30};      // resync even without a notice (invariant 2)
+  std::chrono::milliseconds backend_timeout{10000};
+  int max_connections_per_address = 50;
+};
+
+struct ImapMetrics {
+  explicit ImapMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& commands;
+  prometheus::Family<prometheus::Histogram>& command_seconds;
+  prometheus::Gauge& connections;
+  prometheus::Counter& connections_total;
+  prometheus::Counter& connections_refused;
+  prometheus::Counter& notices;
+};
+
+struct ServerContext {
+  ImapSettings settings;
+  std::unique_ptr<auth::v1::AuthService::Stub> auth;
+  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::unique_ptr<blob::v1::BlobService::Stub> blobd;
+  std::unique_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no IMAPS
+  ChangeNotifier* notifier = nullptr;
+  ImapMetrics* metrics = nullptr;
+};
+
+}  // namespace tern::imap::server

@@ -1,0 +1,658 @@
+#include "services/imap/server/session.h"
+
+#include <openssl/ssl.h>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include "google/protobuf/util/time_util.h"
+#include "services/common/log.h"
+#include "services/common/strings.h"
+#include "services/imap/server/command_table.h"
+#include "services/imap/server/notifier.h"
+
+// A note on style: co_await results are stored in a named variable before they are tested
+// (never `if (!co_await f())`, `a && co_await f()` or a temporary argument to a coroutine):
+// GCC 12 miscompiles co_await inside conditions and destroys such temporaries twice.
+
+namespace tern::imap::server {
+namespace {
+
+using asio::experimental::as_tuple;
+using namespace asio::experimental::awaitable_operators;
+namespace md = metadata::v1;
+
+constexpr auto kUse = as_tuple(asio::use_awaitable);
+
+std::string NewSessionId() { return common::NewRequestId(); }
+
+MessageFlags FromProto(const md::Flags& flags) {
+  MessageFlags out{.system = flags.system(), .keywords = {}};
+  out.keywords.assign(flags.keywords().begin(), flags.keywords().end());
+  return out;
+}
+
+}  // namespace
+
+Session::Session(ServerContext& server, asio::ip::tcp::socket socket, bool implicit_tls,
+                 std::string peer_address, std::string local_address, bool peer_is_loopback)
+    : server_(server),
+      strand_(asio::make_strand(socket.get_executor())),
+      socket_(std::move(socket)),
+      implicit_tls_(implicit_tls),
+      peer_(std::move(peer_address)),
+      local_(std::move(local_address)),
+      loopback_(peer_is_loopback),
+      id_(NewSessionId()),
+      parser_(protocol::Limits{.max_line = server.settings.max_line,
+                               .max_literal = server.settings.append_limit,
+                               .max_depth = 16,
+                               .max_items = 100000}),
+      wake_(strand_, 1) {}
+
+Session::~Session() = default;
+
+void Session::Notify() {
+  notified_ = true;
+  wake_.try_send(asio::error_code{}, true);
+}
+
+void Session::Shutdown() {
+  shutdown_ = true;
+  wake_.try_send(asio::error_code{}, true);
+  asio::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+std::chrono::steady_clock::duration Session::IdleTimeout() const {
+  if (state_ == protocol::SessionState::kNotAuthenticated) return server_.settings.login_timeout;
+  return server_.settings.idle_timeout;
+}
+
+// ---- output ----
+
+void Session::Untagged(std::string_view line) {
+  out_ += "* ";
+  out_ += line;
+  out_ += "\r\n";
+}
+
+void Session::Status(std::string_view tag, protocol::Status status, std::string_view code,
+                     std::string_view text) {
+  protocol::AppendStatus(out_, tag, status, code, text);
+}
+
+void Session::Ok(std::string_view text, std::string_view code) {
+  result_ = Result{protocol::Status::kOk, std::string(code), std::string(text)};
+}
+void Session::No(std::string_view text, std::string_view code) {
+  result_ = Result{protocol::Status::kNo, std::string(code), std::string(text)};
+}
+void Session::Bad(std::string_view text, std::string_view code) {
+  result_ = Result{protocol::Status::kBad, std::string(code), std::string(text)};
+}
+
+asio::awaitable<bool> Session::Flush() {
+  if (out_.empty()) co_return true;
+  asio::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(out_), kUse);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(out_), kUse);
+  }
+  out_.clear();
+  if (out_.capacity() > (256 << 10)) out_.shrink_to_fit();
+  if (ec) {
+    closing_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+// ---- input ----
+
+// Bytes the TLS layer already holds (decrypted, or received and not yet decrypted), which a
+// readiness wait on the socket would not see.
+bool Session::TlsBuffered() const {
+  if (!tls_) return false;
+  SSL* ssl = tls_->native_handle();
+  return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+
+asio::awaitable<Session::Wait> Session::WaitInputOrNotice(
+    std::chrono::steady_clock::duration timeout) {
+  if (TlsBuffered() || !in_.empty()) co_return Wait::kInput;
+  if (shutdown_) co_return Wait::kClosed;
+  if (notified_) co_return Wait::kNotified;
+  asio::steady_timer timer(strand_, timeout);
+  auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
+                          timer.async_wait(kUse) || wake_.async_receive(kUse));
+  if (shutdown_) co_return Wait::kClosed;
+  switch (result.index()) {
+    case 0:
+      co_return std::get<0>(std::get<0>(result)) ? Wait::kClosed : Wait::kInput;
+    case 1:
+      co_return Wait::kTimeout;
+    default:
+      co_return notified_ ? Wait::kNotified : Wait::kClosed;
+  }
+}
+
+// Reads what the socket has into in_. False at end of stream, error or timeout (timed_out
+// tells which).
+asio::awaitable<bool> Session::ReadMore(std::chrono::steady_clock::duration timeout) {
+  for (;;) {
+    if (!TlsBuffered()) {
+      asio::steady_timer timer(strand_, timeout);
+      auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
+                              timer.async_wait(kUse));
+      if (shutdown_) co_return false;
+      if (result.index() == 1) {
+        timed_out_ = true;
+        co_return false;
+      }
+      if (std::get<0>(std::get<0>(result))) co_return false;
+    }
+    asio::error_code ec;
+    size_t n = 0;
+    if (tls_) {
+      tls_buffer_.resize(16384);
+      std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(tls_buffer_), kUse);
+      if (ec) co_return false;
+      in_.append(tls_buffer_.data(), n);
+      co_return true;
+    }
+    // Plaintext: read into a per-thread buffer once the socket is readable, so an idle
+    // connection holds no read buffer at all.
+    thread_local char buffer[16384];
+    socket_.non_blocking(true, ec);
+    n = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) co_return false;
+    in_.append(buffer, n);
+    co_return true;
+  }
+}
+
+asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
+  for (;;) {
+    if (!events_.empty()) {
+      protocol::Event event = std::move(events_.front());
+      events_.pop_front();
+      if (std::holds_alternative<protocol::NeedContinuation>(event)) {
+        protocol::AppendContinuation(out_, "Ready for literal data");
+        const bool awaited1 = co_await Flush();
+        if (!awaited1) co_return std::nullopt;
+        continue;
+      }
+      co_return event;
+    }
+    if (parser_.closed() || closing_) co_return std::nullopt;
+    if (!in_.empty()) {
+      // One line at a time: a command ends at the end of what was fed, so bytes after it
+      // (IDLE's DONE, an AUTHENTICATE response) stay in in_ for the command to read raw.
+      const size_t lf = in_.find('\n');
+      const size_t len = lf == std::string::npos ? in_.size() : lf + 1;
+      std::vector<protocol::Event> events;
+      parser_.Feed(std::string_view(in_).substr(0, len), events);
+      in_.erase(0, len);
+      for (auto& e : events) events_.push_back(std::move(e));
+      continue;
+    }
+    const bool awaited2 = co_await Flush();
+    if (!awaited2) co_return std::nullopt;
+    timed_out_ = false;
+    const bool awaited3 = co_await ReadMore(IdleTimeout());
+    if (!awaited3) {
+      if (timed_out_) {
+        Untagged("BYE Autologout; idle for too long");
+      } else if (shutdown_) {
+        Untagged("BYE [UNAVAILABLE] Server shutting down");
+      }
+      co_return std::nullopt;
+    }
+  }
+}
+
+asio::awaitable<std::optional<std::string>> Session::ReadRawLine(size_t max_bytes) {
+  for (;;) {
+    const size_t lf = in_.find('\n');
+    if (lf != std::string::npos) {
+      if (lf > max_bytes) co_return std::nullopt;
+      std::string line = in_.substr(0, lf);
+      in_.erase(0, lf + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      co_return line;
+    }
+    if (in_.size() > max_bytes) co_return std::nullopt;
+    const bool awaited4 = co_await Flush();
+    if (!awaited4) co_return std::nullopt;
+    timed_out_ = false;
+    const bool awaited5 = co_await ReadMore(IdleTimeout());
+    if (!awaited5) co_return std::nullopt;
+  }
+}
+
+asio::awaitable<bool> Session::StartTls() {
+  if (!server_.tls || tls_) co_return false;
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *server_.tls);
+  asio::error_code ec;
+  socket_.non_blocking(false, ec);
+  asio::steady_timer timer(strand_, server_.settings.login_timeout);
+  auto result = co_await (tls_->async_handshake(asio::ssl::stream_base::server, kUse) ||
+                          timer.async_wait(kUse));
+  if (result.index() != 0 || std::get<0>(std::get<0>(result))) {
+    common::LogInfo("imap tls handshake failed", {{"session", id_}, {"peer", peer_}});
+    co_return false;
+  }
+  // Anything the client sent before the handshake must not be taken as protected
+  // (RFC 3501 6.2.1; a STARTTLS command-injection defence).
+  in_.clear();
+  events_.clear();
+  mechanisms_.reset();
+  co_return true;
+}
+
+// ---- capabilities, authentication ----
+
+asio::awaitable<std::string> Session::Capabilities() {
+  std::string caps =
+      "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
+      "SPECIAL-USE";
+  CatAppend(caps, " APPENDLIMIT=", server_.settings.append_limit);
+  if (state_ != protocol::SessionState::kNotAuthenticated) co_return caps;
+  if (server_.tls && !tls_) caps += " STARTTLS";
+  if (!mechanisms_) {
+    auth::v1::ListMechanismsRequest req;
+    *req.mutable_connection() = Connection();
+    auth::v1::ListMechanismsResponse resp;
+    const common::CallMeta meta{.request_id = id_};
+    Outcome outcome = co_await Call(
+        Policy(true), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+          server_.auth->async()->ListMechanisms(ctx, &req, &resp, std::move(done));
+        });
+    if (outcome.ok()) {
+      mechanisms_ = std::move(resp);
+    } else {
+      common::LogWarn("imap: authd ListMechanisms failed",
+                      {{"session", id_}, {"error", outcome.status.error_message()}});
+      // Without authd nobody can log in; say so and advertise nothing that would fail.
+      caps += " LOGINDISABLED";
+      co_return caps;
+    }
+  }
+  if (mechanisms_->login_disabled()) caps += " LOGINDISABLED";
+  for (const std::string& m : mechanisms_->mechanisms()) CatAppend(caps, " AUTH=", m);
+  co_return caps;
+}
+
+auth::v1::ConnectionInfo Session::Connection() const {
+  auth::v1::ConnectionInfo info;
+  info.set_protocol(auth::v1::PROTOCOL_IMAP);
+  info.set_client_address(peer_);
+  info.set_local_address(local_);
+  info.set_tls(tls_ != nullptr);
+  info.set_frontend_instance(server_.settings.instance);
+  info.set_session_id(id_);
+  return info;
+}
+
+void Session::LoggedIn(const auth::v1::Session& session) {
+  token_ = session.token();
+  token_expires_ = absl::FromUnixSeconds(session.expires_at().seconds());
+  user_id_ = session.user_id();
+  user_ = session.canonical_address();
+  state_ = protocol::SessionState::kAuthenticated;
+  common::LogInfo("imap login", {{"session", id_}, {"user", user_}, {"peer", peer_}});
+}
+
+common::CallPolicy Session::Policy(bool idempotent) const {
+  return common::CallPolicy{
+      .deadline = absl::FromChrono(server_.settings.backend_timeout),
+      .idempotent = idempotent,
+  };
+}
+
+asio::awaitable<std::optional<common::CallMeta>> Session::Meta() {
+  if (absl::Now() + absl::Minutes(2) >= token_expires_) {
+    auth::v1::RenewTokenRequest req;
+    auth::v1::RenewTokenResponse resp;
+    const common::CallMeta meta{.request_id = id_, .session_token = token_};
+    Outcome outcome = co_await Call(
+        Policy(true), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+          server_.auth->async()->RenewToken(ctx, &req, &resp, std::move(done));
+        });
+    if (!outcome.ok()) {
+      const auto code = outcome.status.error_code();
+      if (code == grpc::StatusCode::UNAUTHENTICATED ||
+          code == grpc::StatusCode::PERMISSION_DENIED || absl::Now() >= token_expires_) {
+        common::LogInfo(
+            "imap: session token not renewed",
+            {{"session", id_}, {"user", user_}, {"error", outcome.status.error_message()}});
+        Untagged("BYE [UNAVAILABLE] Session expired, please log in again");
+        closing_ = true;
+        co_return std::nullopt;
+      }
+      // Transient: the current token is still valid for a while.
+    } else {
+      token_ = resp.session().token();
+      token_expires_ = absl::FromUnixSeconds(resp.session().expires_at().seconds());
+    }
+  }
+  std::optional<common::CallMeta> meta(
+      common::CallMeta{.request_id = request_id_, .session_token = token_});
+  co_return meta;
+}
+
+void Session::Fail(const Outcome& outcome, std::string_view what) {
+  md::ErrorReason reason = md::ERROR_REASON_UNSPECIFIED;
+  if (!outcome.reason.empty()) md::ErrorReason_Parse(outcome.reason, &reason);
+  switch (reason) {
+    case md::ERROR_REASON_TRYCREATE:
+      return No(Cat(what, ": no such mailbox"), protocol::code::kTryCreate);
+    case md::ERROR_REASON_NONEXISTENT:
+      return No(Cat(what, ": no such mailbox"), protocol::code::kNonExistent);
+    case md::ERROR_REASON_ALREADYEXISTS:
+      return No(Cat(what, ": mailbox already exists"), protocol::code::kAlreadyExists);
+    case md::ERROR_REASON_OVERQUOTA:
+      return No(Cat(what, ": quota exceeded"), protocol::code::kOverQuota);
+    case md::ERROR_REASON_TOOBIG:
+      return No(Cat(what, ": message too big"), protocol::code::kTooBig);
+    case md::ERROR_REASON_LIMIT:
+      return No(Cat(what, ": limit reached"), protocol::code::kLimit);
+    case md::ERROR_REASON_NOSELECT:
+      return No(Cat(what, ": mailbox is not selectable"), protocol::code::kCannot);
+    case md::ERROR_REASON_HASCHILDREN:
+      return No(Cat(what, ": mailbox has inferior names"), protocol::code::kHasChildren);
+    case md::ERROR_REASON_CANNOT:
+      return No(Cat(what, ": not possible"), protocol::code::kCannot);
+    case md::ERROR_REASON_USEATTR:
+      return No(Cat(what, ": special-use attribute not supported"), protocol::code::kUseAttr);
+    case md::ERROR_REASON_BADCHARSET:
+      return No(Cat(what, ": charset not supported"), "BADCHARSET (US-ASCII UTF-8)");
+    default:
+      break;
+  }
+  switch (outcome.status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return No(Cat(what, ": invalid arguments"), protocol::code::kCannot);
+    case grpc::StatusCode::NOT_FOUND:
+      return No(Cat(what, ": no such mailbox"), protocol::code::kNonExistent);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return No(Cat(what, ": already exists"), protocol::code::kAlreadyExists);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return No(Cat(what, ": permission denied"), protocol::code::kNoPerm);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return No(Cat(what, ": server busy or limit reached"), protocol::code::kLimit);
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+      return No(Cat(what, ": temporarily unavailable, try again"), protocol::code::kUnavailable);
+    default:
+      common::LogError("imap: backend call failed",
+                       {{"session", id_},
+                        {"request_id", request_id_},
+                        {"what", what},
+                        {"code", static_cast<int>(outcome.status.error_code())},
+                        {"reason", outcome.reason},
+                        {"error", outcome.status.error_message()}});
+      return No(Cat(what, ": internal server error"), protocol::code::kServerBug);
+  }
+}
+
+// ---- selected state ----
+
+void Session::Select(Selected selected) {
+  // The caller deselected before loading the view (RFC 3501 6.3.1).
+  if (watching_ && server_.notifier) server_.notifier->Unwatch(selected_.mailbox_id, this);
+  watching_ = false;
+  selected_ = std::move(selected);
+  state_ = protocol::SessionState::kSelected;
+  last_sync_ = absl::Now();
+  notified_ = false;
+  if (server_.notifier) {
+    server_.notifier->Watch(selected_.mailbox_id, weak_from_this());
+    watching_ = true;
+  }
+}
+
+void Session::Deselect() {
+  if (watching_ && server_.notifier) server_.notifier->Unwatch(selected_.mailbox_id, this);
+  watching_ = false;
+  selected_ = Selected{};
+  view_.Clear();
+  if (state_ == protocol::SessionState::kSelected) state_ = protocol::SessionState::kAuthenticated;
+}
+
+void Session::FlushExpunges() {
+  for (uint32_t seq : view_.TakeExpunged()) Untagged(Cat(seq, " EXPUNGE"));
+}
+
+asio::awaitable<bool> Session::Sync(bool allow_expunge) {
+  notified_ = false;
+  if (state_ != protocol::SessionState::kSelected) co_return true;
+  std::optional<common::CallMeta> meta = co_await Meta();
+  if (!meta) co_return false;
+  md::GetChangesRequest req;
+  req.set_mailbox_id(selected_.mailbox_id);
+  req.set_uidvalidity(selected_.uidvalidity);
+  req.set_since_modseq(selected_.synced_modseq);
+  req.set_claim_recent(!selected_.read_only);
+  std::vector<md::GetChangesResponse> chunks;
+  Outcome outcome = co_await CallStream<md::GetChangesResponse>(
+      Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
+        server_.metad->async()->GetChanges(ctx, &req, reader);
+      });
+  last_sync_ = absl::Now();
+  if (!outcome.ok()) {
+    md::ErrorReason reason = md::ERROR_REASON_UNSPECIFIED;
+    if (!outcome.reason.empty()) md::ErrorReason_Parse(outcome.reason, &reason);
+    if (reason == md::ERROR_REASON_NONEXISTENT || reason == md::ERROR_REASON_UIDVALIDITY_CHANGED ||
+        outcome.status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        reason == md::ERROR_REASON_CHANGES_PRUNED) {
+      // The mailbox was deleted or re-created under us: the view cannot be kept
+      // (RFC 3501 2.3.1.1 forbids reusing UIDs under one UIDVALIDITY).
+      Untagged("BYE [UNAVAILABLE] The selected mailbox was deleted or changed; please reconnect");
+      closing_ = true;
+      co_return false;
+    }
+    // Transient: keep the view and try again at the next opportunity.
+    common::LogWarn("imap: GetChanges failed",
+                    {{"session", id_}, {"error", outcome.status.error_message()}});
+    co_return true;
+  }
+  const uint32_t old_exists = view_.exists();
+  const uint32_t old_recent = view_.recent();
+  const size_t old_keywords = view_.keywords().size();
+  std::vector<std::pair<uint32_t, const md::MessageFlags*>> flag_changes;
+  std::vector<const md::MessageFlags*> added;
+  const md::ChangesSummary* summary = nullptr;
+  for (const md::GetChangesResponse& chunk : chunks) {
+    for (const md::MessageFlags& m : chunk.changed()) {
+      if (m.uid() > view_.last_uid()) {
+        added.push_back(&m);
+      } else if (std::optional<uint32_t> seq = view_.SeqOf(m.uid())) {
+        if (view_.IsExpunged(m.uid())) continue;
+        if (view_.Update(*seq, m.modseq(), FromProto(m.flags())))
+          flag_changes.emplace_back(*seq, &m);
+      }
+    }
+    for (const md::UidRange& r : chunk.vanished().ranges()) {
+      const uint32_t first = r.first();
+      const uint32_t last = r.last() == 0 ? view_.last_uid() : r.last();
+      for (uint32_t seq = 1; seq <= view_.exists(); ++seq) {
+        const uint32_t uid = view_.UidAt(seq);
+        if (uid > last) break;
+        if (uid >= first) view_.MarkExpunged(uid);
+      }
+    }
+    if (chunk.has_summary()) summary = &chunk.summary();
+  }
+  if (allow_expunge) FlushExpunges();
+  for (const md::MessageFlags* m : added)
+    view_.Append(m->uid(), m->modseq(), FromProto(m->flags()));
+  if (view_.keywords().size() != old_keywords) {
+    std::string flags = "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    for (const std::string& k : view_.keywords()) CatAppend(flags, " ", k);
+    flags += ")";
+    Untagged(flags);
+    std::string permanent = "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    for (const std::string& k : view_.keywords()) CatAppend(permanent, " ", k);
+    permanent += " \\*)] Flags permitted";
+    Untagged(permanent);
+  }
+  if (view_.exists() != old_exists || !added.empty()) {
+    Untagged(Cat(view_.exists(), " EXISTS"));
+  }
+  if (view_.recent() != old_recent) Untagged(Cat(view_.recent(), " RECENT"));
+  for (const auto& [seq, m] : flag_changes) {
+    if (view_.UidAt(seq) != m->uid()) continue;  // renumbered by an expunge just sent
+    Untagged(Cat(seq, " FETCH (UID ", m->uid(), " FLAGS ", FormatFlags(view_.FlagsAt(seq)), ")"));
+  }
+  if (summary != nullptr) {
+    selected_.synced_modseq = std::max(selected_.synced_modseq, summary->highest_modseq());
+    selected_.uidnext = summary->uidnext();
+  }
+  co_return true;
+}
+
+bool Session::ToUidSet(std::string_view set_text, bool uid, md::UidSet& out) {
+  std::optional<protocol::SequenceSet> set = protocol::ParseSequenceSet(set_text);
+  if (!set) {
+    Bad("Invalid sequence set");
+    return false;
+  }
+  return ToUidSet(*set, uid, out);
+}
+
+bool Session::ToUidSet(const protocol::SequenceSet& set, bool uid, md::UidSet& out) {
+  if (set.saved_result) {
+    Bad("$ (SEARCHRES) is not supported");
+    return false;
+  }
+  if (uid) {
+    for (const protocol::SequenceRange& r : set.ranges) {
+      md::UidRange* range = out.add_ranges();
+      range->set_first(r.first);
+      range->set_last(r.last);
+    }
+    return true;
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  if (!view_.SeqSetToUidRanges(set, ranges)) {
+    Bad("Invalid message sequence number");
+    return false;
+  }
+  for (const auto& [a, b] : ranges) {
+    md::UidRange* range = out.add_ranges();
+    range->set_first(a);
+    range->set_last(b);
+  }
+  return true;
+}
+
+// ---- the command loop ----
+
+asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
+  tag_ = command.tag;
+  request_id_ = common::NewRequestId();
+  result_.reset();
+  const protocol::CommandSpec* spec = protocol::FindCommand(command.name);
+  const auto start = std::chrono::steady_clock::now();
+  std::string_view verb = "UNKNOWN";
+  switch (protocol::CheckCommand(spec, state_)) {
+    case protocol::Gate::kUnknown:
+      Bad("Unknown command");
+      break;
+    case protocol::Gate::kWrongState:
+      verb = spec->name;
+      Bad(state_ == protocol::SessionState::kNotAuthenticated
+              ? "Log in first"
+              : (state_ == protocol::SessionState::kSelected ||
+                         !(spec->states & static_cast<uint8_t>(protocol::SessionState::kSelected))
+                     ? "Command not valid in this state"
+                     : "Select a mailbox first"));
+      break;
+    case protocol::Gate::kAllowed: {
+      verb = spec->name;
+      const Handler handler = FindHandler(spec->name);
+      co_await handler(*this, command);
+      if (!result_) No("Command failed", protocol::code::kServerBug);
+      if (state_ == protocol::SessionState::kSelected && !closing_ &&
+          (notified_ ||
+           absl::Now() - last_sync_ > absl::FromChrono(server_.settings.poll_interval))) {
+        co_await Sync(!(spec->flags & protocol::kUsesSeqs));
+      } else if (state_ == protocol::SessionState::kSelected &&
+                 !(spec->flags & protocol::kUsesSeqs)) {
+        FlushExpunges();
+      }
+      break;
+    }
+  }
+  if (result_ && !skip_tagged_) Status(tag_, result_->status, result_->code, result_->text);
+  skip_tagged_ = false;
+  const char* result_label = !result_                                   ? "none"
+                             : result_->status == protocol::Status::kOk ? "ok"
+                             : result_->status == protocol::Status::kNo ? "no"
+                                                                        : "bad";
+  if (server_.metrics) {
+    server_.metrics->commands.Add({{"verb", std::string(verb)}, {"result", result_label}})
+        .Increment();
+    server_.metrics->command_seconds
+        .Add({{"verb", std::string(verb)}},
+             prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.02, 0.1, 0.5, 2, 10})
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+asio::awaitable<void> Session::Run() {
+  if (server_.metrics) {
+    server_.metrics->connections.Increment();
+    server_.metrics->connections_total.Increment();
+  }
+  bool ok = true;
+  if (implicit_tls_) ok = co_await StartTls();
+  if (ok) {
+    const std::string caps = co_await Capabilities();
+    Untagged(Cat("OK [CAPABILITY ", caps, "] Tern IMAP4rev1 ready"));
+    while (!closing_) {
+      std::optional<protocol::Event> event = co_await NextEvent();
+      if (!event) break;
+      if (auto* error = std::get_if<protocol::ParseError>(&*event)) {
+        const std::string tag = error->tag.empty() ? "*" : error->tag;
+        if (error->fatal) {
+          Untagged(Cat("BYE ", error->message));
+          break;
+        }
+        if (error->too_big) {
+          Status(tag, protocol::Status::kNo, protocol::code::kTooBig, error->message);
+        } else {
+          Status(tag, protocol::Status::kBad, "", error->message);
+        }
+        continue;
+      }
+      co_await Dispatch(std::get<protocol::Command>(*event));
+      if (state_ == protocol::SessionState::kLogout) break;
+      if (start_tls_) {
+        start_tls_ = false;
+        const bool awaited6 = co_await Flush();
+        if (!awaited6) break;
+        const bool awaited7 = co_await StartTls();
+        if (!awaited7) break;
+      }
+    }
+  }
+  co_await Flush();
+  Deselect();
+  asio::error_code ec;
+  if (tls_ && ok && !shutdown_) {
+    asio::steady_timer timer(strand_, std::chrono::seconds(2));
+    co_await (tls_->async_shutdown(kUse) || timer.async_wait(kUse));
+  }
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  socket_.close(ec);
+  if (server_.metrics) server_.metrics->connections.Decrement();
+  common::LogDebug("imap session ended", {{"session", id_}, {"peer", peer_}});
+}
+
+}  // namespace tern::imap::server
