@@ -6,7 +6,8 @@
 #   deploy/local/run.sh [BUILD_DIR]
 #
 # Environment: TERN_VAR (default ./var), TERN_PORT_OFFSET (added to every port, default 0,
-# so a second cluster can run beside the first).
+# so a second cluster can run beside the first), TERN_LOCAL_LISTEN (the address the IMAP
+# listeners bind, default 127.0.0.1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,7 @@ pg_port=$((15432 + off))
 redis_port=$((16379 + off))
 authd_port=$((7001 + off)); metad_port=$((7002 + off)); blobd_port=$((7003 + off))
 authd_http=$((9101 + off)); metad_http=$((9102 + off)); blobd_http=$((9103 + off))
+listen=${TERN_LOCAL_LISTEN:-127.0.0.1}
 imap_port=$((1143 + off)); imaps_port=$((1993 + off)); imapd_http=$((9104 + off))
 
 mkdir -p "$var"/{log,redis,blobs,tls,secrets}
@@ -119,7 +121,7 @@ wait_ready tern-blobd "$blobd_http"
 
 # Front-ends: clients see the local certificate (trust $var/tls/ca.pem).
 "$build/services/imap/server/tern-imapd" --http-listen="127.0.0.1:$imapd_http" \
-  --imap-listen="127.0.0.1:$imap_port" --imaps-listen="127.0.0.1:$imaps_port" \
+  --imap-listen="$listen:$imap_port" --imaps-listen="$listen:$imaps_port" \
   --tls-cert="$var/tls/tern.pem" --tls-key="$var/tls/tern.key" \
   --authd-addr="127.0.0.1:$authd_port" --metad-addr="127.0.0.1:$metad_port" \
   --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-imapd.log" 2>&1 &

@@ -27,7 +27,7 @@ def new_user():
 
 
 def imapd_pid():
-    out = subprocess.run(["pgrep", "-f", f"tern-imapd.*--imap-listen=127.0.0.1:{PORT}"],
+    out = subprocess.run(["pgrep", "-f", f"tern-imapd.*--imap-listen=[^ ]*:{PORT} "],
                          capture_output=True, text=True)
     return int(out.stdout.split()[0])
 
@@ -144,7 +144,7 @@ async def idle_bench(users):
     before = rss_kib(pid)
     ready, hold = [], asyncio.Event()
     start = time.monotonic()
-    sem = asyncio.Semaphore(200)  # logins in flight
+    sem = asyncio.Semaphore(8)  # logins in flight (authd's thread pool is bounded)
 
     async def one(i):
         async with sem:
@@ -166,7 +166,10 @@ async def idle_bench(users):
 
 
 async def main():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < CONNECTIONS + 100:
+        raise SystemExit(f"open-file limit {hard} is too low for {CONNECTIONS} connections")
     print(f"cores: {os.cpu_count()}")
     user, password = new_user()
     elapsed = await fill(user, password, MESSAGES)

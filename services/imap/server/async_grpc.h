@@ -81,7 +81,6 @@ asio::awaitable<Outcome> Call(common::CallPolicy policy, const common::CallMeta&
                               Start start) {
   const absl::Time deadline = absl::Now() + policy.deadline;
   const std::string request_id = meta.request_id.empty() ? common::NewRequestId() : meta.request_id;
-  const int max_attempts = policy.idempotent ? std::max(1, policy.max_attempts) : 1;
   Outcome outcome;
   for (int n = 1;; ++n) {
     grpc::ClientContext ctx;
@@ -96,7 +95,12 @@ asio::awaitable<Outcome> Call(common::CallPolicy policy, const common::CallMeta&
         outcome.reason.assign(it->second.data(), it->second.size());
       }
     }
-    if (outcome.ok() || !common::IsRetryable(outcome.status) || n >= max_attempts) break;
+    // RESOURCE_EXHAUSTED without a reason is a full work queue: the request was not
+    // started, so even a non-idempotent call may be sent again (API conventions).
+    const bool rejected = outcome.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                          outcome.reason.empty();
+    const bool retry = rejected || (policy.idempotent && common::IsRetryable(outcome.status));
+    if (outcome.ok() || !retry || n >= std::max(1, policy.max_attempts)) break;
     const absl::Duration delay = common::BackoffDelay(policy, n, detail::Rng());
     if (absl::Now() + delay >= deadline) break;
     asio::steady_timer timer(co_await asio::this_coro::executor, absl::ToChronoMicroseconds(delay));

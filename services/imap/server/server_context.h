@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "prometheus/counter.h"
@@ -44,6 +46,21 @@ struct ImapMetrics {
   prometheus::Counter& notices;
 };
 
+// authd's ListMechanisms answer per (TLS, loopback), kept for a minute.
+class MechanismsCache {
+ public:
+  std::optional<auth::v1::ListMechanismsResponse> Get(bool tls, bool loopback);
+  void Put(bool tls, bool loopback, const auth::v1::ListMechanismsResponse& response);
+
+ private:
+  struct Entry {
+    auth::v1::ListMechanismsResponse response;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex mu_;
+  std::optional<Entry> entries_[4];
+};
+
 struct ServerContext {
   ImapSettings settings;
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
@@ -52,6 +69,7 @@ struct ServerContext {
   std::unique_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no IMAPS
   ChangeNotifier* notifier = nullptr;
   ImapMetrics* metrics = nullptr;
+  MechanismsCache mechanisms_cache;
 };
 
 }  // namespace tern::imap::server

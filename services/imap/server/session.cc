@@ -263,6 +263,11 @@ asio::awaitable<std::string> Session::Capabilities() {
   if (state_ != protocol::SessionState::kNotAuthenticated) co_return caps;
   if (server_.tls && !tls_) caps += " STARTTLS";
   if (!mechanisms_) {
+    // The answer depends only on TLS and loopback (auth.proto ListMechanisms), so the
+    // process keeps it for a minute instead of asking authd at every greeting.
+    mechanisms_ = server_.mechanisms_cache.Get(tls_ != nullptr, loopback_);
+  }
+  if (!mechanisms_) {
     auth::v1::ListMechanismsRequest req;
     *req.mutable_connection() = Connection();
     auth::v1::ListMechanismsResponse resp;
@@ -272,6 +277,7 @@ asio::awaitable<std::string> Session::Capabilities() {
           server_.auth->async()->ListMechanisms(ctx, &req, &resp, std::move(done));
         });
     if (outcome.ok()) {
+      server_.mechanisms_cache.Put(tls_ != nullptr, loopback_, resp);
       mechanisms_ = std::move(resp);
     } else {
       common::LogWarn("imap: authd ListMechanisms failed",

@@ -19,6 +19,15 @@ chmod 755 "$tmp"  # PostgreSQL runs as its own user
 # Ports away from the defaults, below the ephemeral range, distinct per run.
 off=$((12000 + ($$ % 400) * 10))
 log="$tmp/run.log"
+# OAUTHBEARER: an issuer whose RSA key the tests hold, so they can sign tokens (RFC 7628).
+openssl genrsa -out "$tmp/oauth.key" 2048 2>/dev/null
+{ echo "kid: test1"; openssl rsa -in "$tmp/oauth.key" -pubout 2>/dev/null; } >"$tmp/oauth.pub"
+export TERN_OAUTH_ISSUER=https://issuer.tern.test TERN_OAUTH_KEYS_FILE="$tmp/oauth.pub"
+export TEST_OAUTH_KEY="$tmp/oauth.key" TEST_OAUTH_KID=test1
+# Short pre-login autologout so a test can watch it; front-ends on every interface so a test
+# can connect from a non-loopback address (where plaintext login is refused).
+export TERN_IMAP_LOGIN_TIMEOUT=${TERN_IMAP_LOGIN_TIMEOUT:-5s}
+export TERN_LOCAL_LISTEN=${TERN_LOCAL_LISTEN:-0.0.0.0}
 TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
 run_pid=$!
 cleanup() {
