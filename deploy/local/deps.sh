@@ -11,7 +11,9 @@ packages=(
   libssl-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   libargon2-dev libasio-dev nlohmann-json3-dev
   # servers and tools the local cluster and the tests start
-  postgresql redis-server openssl curl ca-certificates python3 util-linux procps
+  postgresql redis-server openssl curl ca-certificates python3 util-linux procps hostname
+  # real IMAP clients the integration tests drive
+  isync offlineimap3
 )
 
 missing=()

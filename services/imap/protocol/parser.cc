@@ -163,11 +163,35 @@ void Parser::Feed(std::string_view bytes, std::vector<Event>& out) {
     }
     const size_t lf = bytes.find('\n', i);
     const size_t end = lf == std::string_view::npos ? bytes.size() : lf;
+    if (overlong_) {
+      // Skipping the rest of a line that was too long; only its end is kept, to see
+      // whether it announced a literal whose bytes must be skipped too.
+      KeepTail(bytes.substr(i, end - i));
+      if (lf == std::string_view::npos) {
+        return;
+      }
+      i = lf + 1;
+      EndOverlongLine(out);
+      continue;
+    }
     line_.append(bytes.substr(i, end - i));
     // +1 leaves room for the CR of a line that is exactly max_line long.
     if (line_.size() > limits_.max_line + 1) {
-      Fatal("line too long", out);
-      return;
+      // Too long: answer BAD now and skip to the end of the line, keeping no more than a
+      // tail of it (memory stays bounded by max_line whatever the client sends).
+      out.push_back(ParseError{CurrentTag(), "line too long", false, false});
+      tail_.clear();
+      KeepTail(line_);
+      line_.clear();
+      line_.shrink_to_fit();
+      ResetCommand();
+      overlong_ = true;
+      if (lf == std::string_view::npos) {
+        return;
+      }
+      i = lf + 1;
+      EndOverlongLine(out);
+      continue;
     }
     if (lf == std::string_view::npos) {
       return;
@@ -177,12 +201,31 @@ void Parser::Feed(std::string_view bytes, std::vector<Event>& out) {
       line_.pop_back();  // CRLF; a bare LF is accepted as well
     }
     if (line_.size() > limits_.max_line) {
-      Fatal("line too long", out);
-      return;
+      Recover("line too long", out);
+      line_.clear();
+      continue;
     }
     ProcessLine(out);
     line_.clear();
   }
+}
+
+void Parser::KeepTail(std::string_view bytes) {
+  constexpr size_t kTail = 32;  // enough for " ~{4294967296+}" and a CR
+  if (bytes.size() >= kTail) {
+    tail_.assign(bytes.substr(bytes.size() - kTail));
+  } else {
+    tail_.append(bytes);
+    if (tail_.size() > kTail) tail_.erase(0, tail_.size() - kTail);
+  }
+}
+
+void Parser::EndOverlongLine(std::vector<Event>& out) {
+  overlong_ = false;
+  if (!tail_.empty() && tail_.back() == '\r') tail_.pop_back();
+  discarding_ = true;
+  SkipTrailingLiteral(tail_, out);
+  tail_.clear();
 }
 
 void Parser::ProcessLine(std::vector<Event>& out) {

@@ -68,7 +68,8 @@ struct NeedContinuation {
 };
 
 // recoverable: answer "<tag> BAD <message>" (tag "*" when empty); the parser has already
-// resynchronized at the next command line. fatal: answer "* BYE" and close; the parser
+// resynchronized at the next command line. A line longer than max_line is recoverable: it
+// is skipped to its end (with a non-synchronizing literal it announced) in bounded memory. fatal: answer "* BYE" and close; the parser
 // ignores all further input. A synchronizing literal over max_literal is recoverable and
 // carries too_big, so the caller can answer "NO [TOOBIG]" instead of BAD (RFC 4469/7888).
 struct ParseError {
@@ -93,6 +94,8 @@ class Parser {
   bool closed() const { return state_ == State::kClosed; }
   // True when a command is partially received (a literal or a continuation line pending).
   bool in_command() const { return in_command_ || !line_.empty(); }
+  // Bytes held in buffers (tests check that limits bound it).
+  size_t MemoryForTest() const { return line_.capacity() + tail_.capacity(); }
 
  private:
   enum class State { kLine, kLiteral, kClosed };
@@ -113,6 +116,9 @@ class Parser {
   // resynchronizing; returns false (after a fatal error) when it is over the limit.
   void SkipTrailingLiteral(std::string_view line, std::vector<Event>& out);
   void Fatal(std::string message, std::vector<Event>& out);
+  // Over-long lines: the last bytes seen, and the end of such a line.
+  void KeepTail(std::string_view bytes);
+  void EndOverlongLine(std::vector<Event>& out);
   void ResetCommand();
   std::string CurrentTag() const;
 
@@ -121,6 +127,8 @@ class Parser {
   std::string line_;                       // current line segment, without the LF
   bool in_command_ = false;                // a literal of the current command was received
   bool discarding_ = false;                // resynchronizing after a recoverable error
+  bool overlong_ = false;                  // skipping the rest of a line over max_line
+  std::string tail_;                       // the last bytes of that line
   bool need_separator_ = false;            // the previous token must be followed by SP or ")"
   std::vector<std::vector<Value>> stack_;  // open lists; stack_[0] is the command itself
   size_t items_ = 0;

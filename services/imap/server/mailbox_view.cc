@@ -132,8 +132,9 @@ bool MailboxView::SeqSetToUidRanges(const protocol::SequenceSet& set,
     uint32_t a = r.first == 0 ? n : r.first;
     uint32_t b = r.last == 0 ? n : r.last;
     if (a > b) std::swap(a, b);
-    if ((r.first != 0 && r.first > n) || (r.last != 0 && r.last > n)) return false;
-    if (n == 0) continue;  // only "*" in an empty mailbox
+    // RFC 3501 9 (seq-number): a number above EXISTS is invalid, and so is "*" when the
+    // mailbox is empty.
+    if ((r.first != 0 && r.first > n) || (r.last != 0 && r.last > n) || n == 0) return false;
     ranges.emplace_back(UidAt(a), UidAt(b));
   }
   return true;

@@ -72,8 +72,8 @@ class MailboxView {
   bool AddKeywords(const std::vector<std::string>& keywords);
 
   // Sequence set (message numbers) to UID ranges for metad: m:n -> uid(m):uid(n), "*" is the
-  // last message. Returns false if the set names a number above exists() (RFC 3501 9:
-  // such a number is invalid); a set in an empty mailbox that only uses "*" gives no range.
+  // last message. Returns false if the set names a number above exists() or uses "*" in an
+  // empty mailbox (RFC 3501 9: such numbers are invalid).
   bool SeqSetToUidRanges(const protocol::SequenceSet& set,
                          std::vector<std::pair<uint32_t, uint32_t>>& ranges) const;
   // Every UID in view that is \Recent for this session.

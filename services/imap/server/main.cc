@@ -46,7 +46,9 @@ std::vector<SettingSpec> Settings() {
       {"idle-timeout", "TERN_IMAP_IDLE_TIMEOUT", "30m", SettingType::kDuration,
        "autologout once authenticated (RFC 3501 5.4: at least 30 minutes)"},
       {"poll-interval", "TERN_IMAP_POLL_INTERVAL", "30s", SettingType::kDuration,
-       "resync a selected mailbox at least this often, notice or not"},
+       "while Redis is unreachable: resync a selected mailbox this often"},
+      {"resync-interval", "TERN_IMAP_RESYNC_INTERVAL", "5m", SettingType::kDuration,
+       "while Redis is reachable: resync a selected mailbox this often even without a notice"},
       {"backend-timeout", "TERN_BACKEND_TIMEOUT", "10s", SettingType::kDuration,
        "deadline of each authd/metad/blobd call, retries included"},
       {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
@@ -69,6 +71,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   if (st.idle_timeout < std::chrono::minutes(30)) {
     return absl::InvalidArgumentError("--idle-timeout must be at least 30m (RFC 3501 5.4)");
   }
+  st.resync_interval = std::chrono::seconds(
+      std::max<int64_t>(1, absl::ToInt64Seconds(cfg.GetDuration("resync-interval"))));
   st.poll_interval = std::chrono::seconds(
       std::max<int64_t>(1, absl::ToInt64Seconds(cfg.GetDuration("poll-interval"))));
   st.backend_timeout =

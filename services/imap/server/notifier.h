@@ -5,7 +5,8 @@
 // One subscriber connection per process, on its own thread (hiredis' blocking API): it
 // PSUBSCRIBEs to every mailbox channel and wakes the watching sessions on their strands.
 // Notices are hints (DESIGN.md invariant 2): after a reconnect every watching session is
-// woken to resync by MODSEQ, and sessions also poll (ImapSettings::poll_interval), so a
+// woken to resync by MODSEQ, and sessions also poll (ImapSettings::poll_interval while the
+// subscription is down, resync_interval while it is up), so a
 // lost notice delays an update and never loses it.
 
 #include <atomic>

@@ -31,7 +31,10 @@ struct ImapSettings {
   uint64_t append_limit = 64ull << 20;         // also the literal limit (APPENDLIMIT, RFC 7889)
   std::chrono::seconds login_timeout{60};      // before authentication
   std::chrono::seconds idle_timeout{30 * 60};  // authenticated: RFC 3501 5.4 "at least 30 min"
-  std::chrono::seconds poll_interval{30};      // resync even without a notice (invariant 2)
+  // Resync a selected mailbox without a notice (invariant 2): every poll_interval while the
+  // Redis subscription is down, every resync_interval while it is up (a lost notice).
+  std::chrono::seconds poll_interval{30};
+  std::chrono::seconds resync_interval{300};
   std::chrono::milliseconds backend_timeout{10000};
   int max_connections_per_address = 50;
 };

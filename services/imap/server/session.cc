@@ -64,6 +64,11 @@ void Session::Shutdown() {
   socket_.cancel(ignored);
 }
 
+std::chrono::steady_clock::duration Session::PollInterval() const {
+  const bool notices = server_.notifier != nullptr && server_.notifier->connected();
+  return notices ? server_.settings.resync_interval : server_.settings.poll_interval;
+}
+
 std::chrono::steady_clock::duration Session::IdleTimeout() const {
   if (state_ == protocol::SessionState::kNotAuthenticated) return server_.settings.login_timeout;
   return server_.settings.idle_timeout;
@@ -125,16 +130,21 @@ asio::awaitable<Session::Wait> Session::WaitInputOrNotice(
   if (shutdown_) co_return Wait::kClosed;
   if (notified_) co_return Wait::kNotified;
   asio::steady_timer timer(strand_, timeout);
-  auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
-                          timer.async_wait(kUse) || wake_.async_receive(kUse));
-  if (shutdown_) co_return Wait::kClosed;
-  switch (result.index()) {
-    case 0:
-      co_return std::get<0>(std::get<0>(result)) ? Wait::kClosed : Wait::kInput;
-    case 1:
-      co_return Wait::kTimeout;
-    default:
-      co_return notified_ ? Wait::kNotified : Wait::kClosed;
+  for (;;) {
+    auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
+                            timer.async_wait(kUse) || wake_.async_receive(kUse));
+    if (shutdown_) co_return Wait::kClosed;
+    switch (result.index()) {
+      case 0:
+        co_return std::get<0>(std::get<0>(result)) ? Wait::kClosed : Wait::kInput;
+      case 1:
+        co_return Wait::kTimeout;
+      default:
+        // A wake-up left over from a notice already handled (Sync clears notified_ but
+        // not the channel): keep waiting until the same deadline.
+        if (notified_) co_return Wait::kNotified;
+        break;
+    }
   }
 }
 
@@ -586,7 +596,7 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
       if (!result_) No("Command failed", protocol::code::kServerBug);
       if (state_ == protocol::SessionState::kSelected && !closing_ &&
           (notified_ ||
-           absl::Now() - last_sync_ > absl::FromChrono(server_.settings.poll_interval))) {
+           absl::Now() - last_sync_ > absl::FromChrono(PollInterval()))) {
         co_await Sync(!(spec->flags & protocol::kUsesSeqs));
       } else if (state_ == protocol::SessionState::kSelected &&
                  !(spec->flags & protocol::kUsesSeqs)) {

@@ -87,6 +87,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::optional<common::CallMeta>> Meta();
   common::CallPolicy Policy(bool idempotent) const;
 
+  // How long a selected mailbox may go without a resync (invariant 2).
+  std::chrono::steady_clock::duration PollInterval() const;
   // Raw lines outside the parser (AUTHENTICATE responses, IDLE's DONE). nullopt when the
   // connection ended, timed out or sent a line longer than max_bytes.
   asio::awaitable<std::optional<std::string>> ReadRawLine(size_t max_bytes);

@@ -280,17 +280,31 @@ TEST(ImapParserTest, ErrorAfterSyncLiteralResyncsAtNextLine) {
   EXPECT_EQ(AsCommand(events[2]).tag, "a3");
 }
 
-TEST(ImapParserTest, LineTooLongIsFatal) {
+TEST(ImapParserTest, LineTooLongIsBadAndSkipped) {
   const Limits limits{.max_line = 32};
   const std::string input = "a1 X " + std::string(100, 'y') + "\r\na2 NOOP\r\n";
   const Events all = ParseAll(input, limits);
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_TRUE(AsError(all[0]).fatal);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_FALSE(AsError(all[0]).fatal);
   EXPECT_EQ(AsError(all[0]).tag, "a1");
-  // Without a line end at all, too.
-  const Events unterminated = ParseAll(std::string(100, 'y'), limits);
+  EXPECT_EQ(AsCommand(all[1]).tag, "a2");
+  // Without a line end at all: one error, and the parser waits for the end of the line.
+  Parser parser{limits};
+  Events unterminated;
+  for (int i = 0; i < 1000; ++i) parser.Feed(std::string(1000, 'y'), unterminated);
   ASSERT_EQ(unterminated.size(), 1u);
-  EXPECT_TRUE(AsError(unterminated[0]).fatal);
+  EXPECT_FALSE(AsError(unterminated[0]).fatal);
+  EXPECT_LT(parser.MemoryForTest(), 1024u);
+}
+
+TEST(ImapParserTest, LineTooLongSkipsTheNonSyncLiteralItAnnounces) {
+  const Limits limits{.max_line = 32};
+  const std::string input =
+      "a1 APPEND " + std::string(100, 'y') + " {9+}\r\na2 NOOP\r\n\r\na3 NOOP\r\n";
+  const Events all = ParseAll(input, limits);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(AsError(all[0]).tag, "a1");
+  EXPECT_EQ(AsCommand(all[1]).tag, "a3");  // "a2 NOOP\r\n" was the literal
 }
 
 TEST(ImapParserTest, LineOfExactlyMaxLineIsAccepted) {
@@ -298,7 +312,8 @@ TEST(ImapParserTest, LineOfExactlyMaxLineIsAccepted) {
   const Events events = ParseAll("a1 X 12345\r\na2 X 123456\r\n", limits);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(AsCommand(events[0]).args, (std::vector<Value>{A("12345")}));
-  EXPECT_TRUE(AsError(events[1]).fatal);
+  EXPECT_FALSE(AsError(events[1]).fatal);
+  EXPECT_EQ(AsError(events[1]).tag, "a2");
 }
 
 TEST(ImapParserTest, TooBigSyncLiteralIsRecoverable) {
@@ -370,9 +385,9 @@ TEST(ImapParserTest, InvalidTags) {
 }
 
 TEST(ImapParserTest, ClosedParserIgnoresInput) {
-  DualParser parser{Limits{.max_line = 4}};
+  DualParser parser{Limits{.max_literal = 4}};
   EXPECT_FALSE(parser.parser().closed());
-  ASSERT_EQ(parser.Feed("abcdefgh\r\n").size(), 1u);
+  ASSERT_EQ(parser.Feed("a APPEND x {5+}\r\n").size(), 1u);
   EXPECT_TRUE(parser.parser().closed());
   EXPECT_TRUE(parser.Feed("a1 NOOP\r\n").empty());
 }

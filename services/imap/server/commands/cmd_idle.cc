@@ -18,7 +18,7 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
   const bool awaited9 = co_await s.Flush();
   if (!awaited9) co_return;
   const auto idle_limit = s.server().settings.idle_timeout;
-  const auto poll = s.server().settings.poll_interval;
+
   const auto started = std::chrono::steady_clock::now();
   for (;;) {
     const auto elapsed = std::chrono::steady_clock::now() - started;
@@ -29,7 +29,9 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
       s.SkipTagged();
       co_return;
     }
-    const auto wait = std::min<std::chrono::steady_clock::duration>(idle_limit - elapsed, poll);
+    // Redis may come and go while the client idles: the poll interval is asked each time.
+    const auto wait =
+        std::min<std::chrono::steady_clock::duration>(idle_limit - elapsed, s.PollInterval());
     const Session::Wait waited = co_await s.WaitInputOrNotice(wait);
     switch (waited) {
       case Session::Wait::kInput: {

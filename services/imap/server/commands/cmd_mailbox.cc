@@ -2,6 +2,9 @@
 // STATUS (RFC 3501 6.3.3-6.3.10; CHILDREN RFC 3348; SPECIAL-USE RFC 6154; APPENDLIMIT
 // RFC 7889). Names travel as modified UTF-7 (RFC 3501 5.1.3) and as UTF-8 to metad.
 
+#include <map>
+#include <set>
+
 #include "services/common/strings.h"
 #include "services/imap/protocol/mutf7.h"
 #include "services/imap/server/command_table.h"
@@ -75,6 +78,56 @@ std::string_view SpecialUseName(md::SpecialUse u) {
       return "\\Trash";
     default:
       return {};
+  }
+}
+
+// LIST wildcards (RFC 3501 6.3.8): "*" matches anything, "%" anything but the delimiter.
+bool Matches(std::string_view pattern, std::string_view name) {
+  if (pattern.empty()) return name.empty();
+  if (pattern[0] == '*' || pattern[0] == '%') {
+    for (size_t i = 0; i <= name.size(); ++i) {
+      if (Matches(pattern.substr(1), name.substr(i))) return true;
+      if (i < name.size() && pattern[0] == '%' && name[i] == '/') return false;
+    }
+    return false;
+  }
+  return !name.empty() && pattern[0] == name[0] && Matches(pattern.substr(1), name.substr(1));
+}
+
+// "inbox/x" names INBOX's child: the INBOX part of a pattern is case-insensitive.
+std::string CanonicalPattern(std::string pattern) {
+  if (pattern.size() >= 5 && (pattern.size() == 5 || pattern[5] == '/')) {
+    std::string head = pattern.substr(0, 5);
+    for (char& ch : head) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (head == "INBOX") pattern.replace(0, 5, "INBOX");
+  }
+  return pattern;
+}
+
+// LSUB (RFC 3501 6.3.9) from the full subscription list: the subscribed names that match,
+// and, for "%", the unsubscribed superiors of subscribed names that match, as \Noselect.
+void AnswerLsub(Session& s, const md::ListMailboxesResponse& subscribed, std::string_view pattern) {
+  std::map<std::string, std::string> lines;  // name -> attributes
+  std::set<std::string> names;
+  for (const md::MailboxInfo& m : subscribed.mailboxes()) names.insert(m.name());
+  for (const md::MailboxInfo& m : subscribed.mailboxes()) {
+    if (Matches(pattern, m.name())) {
+      bool noselect = false;
+      for (int a : m.attributes()) {
+        noselect |= a == md::MAILBOX_ATTRIBUTE_NOSELECT || a == md::MAILBOX_ATTRIBUTE_NONEXISTENT;
+      }
+      lines[m.name()] = noselect ? "\\Noselect" : "";
+    }
+    for (size_t slash = m.name().find('/'); slash != std::string::npos;
+         slash = m.name().find('/', slash + 1)) {
+      const std::string superior = m.name().substr(0, slash);
+      if (!names.contains(superior) && Matches(pattern, superior)) lines[superior] = "\\Noselect";
+    }
+  }
+  for (const auto& [name, attrs] : lines) {
+    std::string line = Cat("LSUB (", attrs, ") \"/\" ");
+    protocol::AppendMailbox(line, name);
+    s.Untagged(line);
   }
 }
 
@@ -199,8 +252,13 @@ asio::awaitable<void> CmdList(Session& s, const protocol::Command& c) {
   std::optional<common::CallMeta> meta = co_await s.Meta();
   if (!meta) co_return;
   md::ListMailboxesRequest req;
-  req.set_reference(*reference);
-  req.add_patterns(*pattern);
+  if (lsub) {
+    // Every subscribed name; the matching (with implied superiors) is done here.
+    req.add_patterns("*");
+  } else {
+    req.set_reference(*reference);
+    req.add_patterns(*pattern);
+  }
   req.mutable_selection()->set_subscribed(lsub);
   req.mutable_return_options()->set_children(true);     // RFC 3348
   req.mutable_return_options()->set_special_use(true);  // RFC 6154 2
@@ -209,6 +267,11 @@ asio::awaitable<void> CmdList(Session& s, const protocol::Command& c) {
       co_await Unary(s, *meta, true, req, resp, &md::MetadataService::Stub::async::ListMailboxes);
   if (!outcome.ok()) {
     s.Fail(outcome, c.name);
+    co_return;
+  }
+  if (lsub) {
+    AnswerLsub(s, resp, CanonicalPattern(*reference + *pattern));
+    s.Ok("LSUB completed");
     co_return;
   }
   for (const md::MailboxInfo& m : resp.mailboxes()) {
