@@ -276,4 +276,4 @@ if __name__ == "__main__":
     import warnings
     warnings.simplefilter("ignore", ResourceWarning)
     warnings.simplefilter("ignore", DeprecationWarning)
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, warnings="ignore")

@@ -49,6 +49,10 @@ grep -q 'tern-local: ready' "$log" || { echo "timeout starting the cluster"; cat
 v="$tmp/var"
 export IMAP_PORT=$((1143 + off)) IMAPS_PORT=$((1993 + off)) TERN_CA="$v/tls/ca.pem" TERN_VAR="$v"
 export IMAPD_HTTP=$((9104 + off))
+# What a test needs to start another tern-imapd against the same cluster.
+export IMAPD_BIN="$build/services/imap/server/tern-imapd"
+export TEST_AUTHD_ADDR=127.0.0.1:$((7001 + off)) TEST_METAD_ADDR=127.0.0.1:$((7002 + off))
+export TEST_BLOBD_ADDR=127.0.0.1:$((7003 + off)) TEST_REDIS_ADDR=127.0.0.1:$((16379 + off))
 ctl_env="TERN_AUTHD_ADDR=127.0.0.1:$((7001 + off)) TERN_METAD_ADDR=127.0.0.1:$((7002 + off))"
 ctl_env+=" TERN_BLOBD_ADDR=127.0.0.1:$((7003 + off)) TERN_ADMIN_TOKEN_FILE=$v/secrets/admin.token"
 ctl_env+=" TERN_TOKEN_KEY_FILE=$v/secrets/token.key TERN_SERVICE_TOKEN_FILE=$v/secrets/service.token"
