@@ -245,6 +245,8 @@ TERN_PROXY_TRUSTED_NETWORKS: {{ join "," . | quote }}
 {{- if eq $comp "imapd" }}
 TERN_IMAP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imap) | quote }}
 TERN_IMAPS_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imaps) | quote }}
+{{- /* APPENDLIMIT as advertised must be what metad enforces. */}}
+TERN_APPEND_LIMIT: {{ $root.Values.metad.appendLimit | int64 | toString | quote }}
 {{- else if eq $comp "pop3d" }}
 TERN_POP3_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3) | quote }}
 TERN_POP3S_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3s) | quote }}
