@@ -94,6 +94,11 @@ class Parser {
   bool closed() const { return state_ == State::kClosed; }
   // True when a command is partially received (a literal or a continuation line pending).
   bool in_command() const { return in_command_ || !line_.empty(); }
+  // Bytes of a literal still expected (0 outside a literal): the caller may feed that many
+  // bytes at once whatever they contain.
+  uint64_t literal_remaining() const { return state_ == State::kLiteral ? literal_remaining_ : 0; }
+  // Changes the literal limit for the commands that follow (e.g. small before login).
+  void SetMaxLiteral(size_t max_literal) { limits_.max_literal = max_literal; }
   // Bytes held in buffers (tests check that limits bound it).
   size_t MemoryForTest() const { return line_.capacity() + tail_.capacity(); }
 
@@ -122,7 +127,7 @@ class Parser {
   void ResetCommand();
   std::string CurrentTag() const;
 
-  const Limits limits_;
+  Limits limits_;
   State state_ = State::kLine;
   std::string line_;                       // current line segment, without the LF
   bool in_command_ = false;                // a literal of the current command was received

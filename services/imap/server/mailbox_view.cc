@@ -92,6 +92,20 @@ void MailboxView::MarkExpunged(uint32_t uid) {
   if (it == pending_expunges_.end() || *it != uid) pending_expunges_.insert(it, uid);
 }
 
+void MailboxView::CollectUids(uint32_t first, uint32_t last, std::vector<uint32_t>& out) const {
+  for (auto it = std::lower_bound(uids_.begin(), uids_.end(), first);
+       it != uids_.end() && *it <= last; ++it) {
+    if (!IsExpunged(*it)) out.push_back(*it);
+  }
+}
+
+void MailboxView::MarkExpungedRange(uint32_t first, uint32_t last) {
+  for (auto it = std::lower_bound(uids_.begin(), uids_.end(), first);
+       it != uids_.end() && *it <= last; ++it) {
+    MarkExpunged(*it);
+  }
+}
+
 bool MailboxView::IsExpunged(uint32_t uid) const {
   return std::binary_search(pending_expunges_.begin(), pending_expunges_.end(), uid);
 }

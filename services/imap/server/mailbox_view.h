@@ -60,6 +60,10 @@ class MailboxView {
 
   // Notes that `uid` was expunged; it stays in the view until TakeExpunged().
   void MarkExpunged(uint32_t uid);
+  // Appends the UIDs in view within [first, last] that are not pending expunge.
+  void CollectUids(uint32_t first, uint32_t last, std::vector<uint32_t>& out) const;
+  // MarkExpunged for every UID in view within [first, last].
+  void MarkExpungedRange(uint32_t first, uint32_t last);
   bool IsExpunged(uint32_t uid) const;
   bool has_pending_expunges() const { return !pending_expunges_.empty(); }
   // Removes every pending expunged message and returns the EXPUNGE responses to send, in

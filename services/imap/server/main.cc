@@ -4,14 +4,15 @@
 #include <thread>
 
 #include "services/common/config.h"
+#include "services/common/frontend_server.h"
 #include "services/common/grpc_client.h"
 #include "services/common/log.h"
 #include "services/common/service_runtime.h"
 #include "services/common/strings.h"
 #include "services/common/tls.h"
 #include "services/imap/server/notifier.h"
-#include "services/imap/server/server.h"
 #include "services/imap/server/server_context.h"
+#include "services/imap/server/session.h"
 
 namespace {
 
@@ -125,7 +126,21 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
 
   int threads = static_cast<int>(cfg.GetInt("threads"));
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto* server = rt.Own(std::make_unique<ImapServer>(*context, threads));
+  if (!cfg.GetString("imaps-listen").empty() && !context->tls) {
+    return absl::InvalidArgumentError("--imaps-listen needs --tls-cert and --tls-key");
+  }
+  ImapMetrics* metrics = context->metrics;
+  auto* server = rt.Own(std::make_unique<tern::common::FrontendServer>(
+      tern::common::FrontendOptions{
+          .protocol = "imap",
+          .threads = threads,
+          .max_connections_per_address = st.max_connections_per_address,
+          // RFC 3501 7.1.5: BYE instead of a greeting.
+          .refuse_line = "* BYE [UNAVAILABLE] Too many connections from your address\r\n",
+          .on_refused = [metrics] { metrics->connections_refused.Increment(); }},
+      [context](tern::common::Accepted accepted) -> std::shared_ptr<tern::common::FrontendSession> {
+        return std::make_shared<Session>(*context, std::move(accepted));
+      }));
   if (absl::Status s = server->Listen(cfg.GetString("imap-listen"), cfg.GetString("imaps-listen"));
       !s.ok()) {
     return s;

@@ -23,6 +23,11 @@ using namespace asio::experimental::awaitable_operators;
 namespace md = metadata::v1;
 
 constexpr auto kUse = as_tuple(asio::use_awaitable);
+// How long a write may wait for the client to read.
+constexpr std::chrono::seconds kWriteTimeout{120};
+// Literals before login carry a user name or password at most (RFC 7888 4 lets a server
+// limit them); after it, APPENDLIMIT applies.
+constexpr size_t kPreLoginLiteral = 8192;
 
 std::string NewSessionId() { return common::NewRequestId(); }
 
@@ -34,15 +39,14 @@ MessageFlags FromProto(const md::Flags& flags) {
 
 }  // namespace
 
-Session::Session(ServerContext& server, asio::ip::tcp::socket socket, bool implicit_tls,
-                 std::string peer_address, std::string local_address, bool peer_is_loopback)
+Session::Session(ServerContext& server, common::Accepted connection)
     : server_(server),
-      strand_(asio::make_strand(socket.get_executor())),
-      socket_(std::move(socket)),
-      implicit_tls_(implicit_tls),
-      peer_(std::move(peer_address)),
-      local_(std::move(local_address)),
-      loopback_(peer_is_loopback),
+      strand_(asio::make_strand(connection.socket.get_executor())),
+      socket_(std::move(connection.socket)),
+      implicit_tls_(connection.implicit_tls),
+      peer_(std::move(connection.peer)),
+      local_(std::move(connection.local)),
+      loopback_(connection.loopback),
       id_(NewSessionId()),
       parser_(protocol::Limits{.max_line = server.settings.max_line,
                                .max_literal = server.settings.append_limit,
@@ -70,7 +74,11 @@ std::chrono::steady_clock::duration Session::PollInterval() const {
 }
 
 std::chrono::steady_clock::duration Session::IdleTimeout() const {
-  if (state_ == protocol::SessionState::kNotAuthenticated) return server_.settings.login_timeout;
+  if (state_ == protocol::SessionState::kNotAuthenticated) {
+    // Before login the limit is absolute: NOOPs do not keep an anonymous connection open.
+    return std::max<std::chrono::steady_clock::duration>(
+        std::chrono::seconds(0), login_deadline_ - std::chrono::steady_clock::now());
+  }
   return server_.settings.idle_timeout;
 }
 
@@ -99,15 +107,21 @@ void Session::Bad(std::string_view text, std::string_view code) {
 
 asio::awaitable<bool> Session::Flush() {
   if (out_.empty()) co_return true;
-  asio::error_code ec;
+  // A client that stops reading must not hold the session (and out_) forever.
+  asio::steady_timer timer(strand_, kWriteTimeout);
+  bool ok = false;
   if (tls_) {
-    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(out_), kUse);
+    auto result =
+        co_await (asio::async_write(*tls_, asio::buffer(out_), kUse) || timer.async_wait(kUse));
+    ok = result.index() == 0 && !std::get<0>(std::get<0>(result));
   } else {
-    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(out_), kUse);
+    auto result =
+        co_await (asio::async_write(socket_, asio::buffer(out_), kUse) || timer.async_wait(kUse));
+    ok = result.index() == 0 && !std::get<0>(std::get<0>(result));
   }
   out_.clear();
   if (out_.capacity() > (256 << 10)) out_.shrink_to_fit();
-  if (ec) {
+  if (!ok) {
     closing_ = true;
     co_return false;
   }
@@ -126,7 +140,7 @@ bool Session::TlsBuffered() const {
 
 asio::awaitable<Session::Wait> Session::WaitInputOrNotice(
     std::chrono::steady_clock::duration timeout) {
-  if (TlsBuffered() || !in_.empty()) co_return Wait::kInput;
+  if (TlsBuffered() || in_pos_ < in_.size()) co_return Wait::kInput;
   if (shutdown_) co_return Wait::kClosed;
   if (notified_) co_return Wait::kNotified;
   asio::steady_timer timer(strand_, timeout);
@@ -167,8 +181,17 @@ asio::awaitable<bool> Session::ReadMore(std::chrono::steady_clock::duration time
     size_t n = 0;
     if (tls_) {
       tls_buffer_.resize(16384);
-      std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(tls_buffer_), kUse);
+      // A partial TLS record must not hang the session: the same timeout applies.
+      asio::steady_timer timer(strand_, timeout);
+      auto result = co_await (tls_->async_read_some(asio::buffer(tls_buffer_), kUse) ||
+                              timer.async_wait(kUse));
+      if (result.index() == 1) {
+        timed_out_ = true;
+        co_return false;
+      }
+      std::tie(ec, n) = std::get<0>(result);
       if (ec) co_return false;
+      CompactInput();
       in_.append(tls_buffer_.data(), n);
       co_return true;
     }
@@ -179,6 +202,7 @@ asio::awaitable<bool> Session::ReadMore(std::chrono::steady_clock::duration time
     n = socket_.read_some(asio::buffer(buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec) co_return false;
+    CompactInput();
     in_.append(buffer, n);
     co_return true;
   }
@@ -198,43 +222,77 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
       co_return event;
     }
     if (parser_.closed() || closing_) co_return std::nullopt;
-    if (!in_.empty()) {
-      // One line at a time: a command ends at the end of what was fed, so bytes after it
-      // (IDLE's DONE, an AUTHENTICATE response) stay in in_ for the command to read raw.
-      const size_t lf = in_.find('\n');
-      const size_t len = lf == std::string::npos ? in_.size() : lf + 1;
+    if (in_pos_ < in_.size()) {
+      // Literal bytes go in bulk; otherwise one line at a time: a command ends at the end
+      // of what was fed, so bytes after it (IDLE's DONE, an AUTHENTICATE response) stay in
+      // in_ for the command to read raw.
+      const std::string_view pending = std::string_view(in_).substr(in_pos_);
+      size_t len =
+          static_cast<size_t>(std::min<uint64_t>(parser_.literal_remaining(), pending.size()));
+      if (len == 0) {
+        const size_t lf = pending.find('\n');
+        len = lf == std::string::npos ? pending.size() : lf + 1;
+      }
       std::vector<protocol::Event> events;
-      parser_.Feed(std::string_view(in_).substr(0, len), events);
-      in_.erase(0, len);
+      parser_.Feed(pending.substr(0, len), events);
+      in_pos_ += len;
       for (auto& e : events) events_.push_back(std::move(e));
       continue;
     }
-    const bool awaited2 = co_await Flush();
-    if (!awaited2) co_return std::nullopt;
-    timed_out_ = false;
-    const bool awaited3 = co_await ReadMore(IdleTimeout());
-    if (!awaited3) {
-      if (timed_out_) {
+    const bool flushed = co_await Flush();
+    if (!flushed) co_return std::nullopt;
+    // Wait for the client, waking to renew the session token while it stays quiet.
+    const auto deadline = std::chrono::steady_clock::now() + IdleTimeout();
+    bool got = false;
+    while (!got) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
         Untagged("BYE Autologout; idle for too long");
-      } else if (shutdown_) {
-        Untagged("BYE [UNAVAILABLE] Server shutting down");
+        co_return std::nullopt;
       }
-      co_return std::nullopt;
+      timed_out_ = false;
+      got = co_await ReadMore(
+          std::min<std::chrono::steady_clock::duration>(deadline - now, RenewIn()));
+      if (got) break;
+      if (shutdown_) {
+        Untagged("BYE [UNAVAILABLE] Server shutting down");
+        co_return std::nullopt;
+      }
+      if (!timed_out_) co_return std::nullopt;  // the connection ended
+      if (state_ != protocol::SessionState::kNotAuthenticated) {
+        const std::optional<common::CallMeta> renewed = co_await Meta();
+        if (!renewed) co_return std::nullopt;
+      }
     }
   }
 }
 
+void Session::CompactInput() {
+  if (in_pos_ == 0) return;
+  in_.erase(0, in_pos_);
+  in_pos_ = 0;
+  if (in_.empty() && in_.capacity() > (64 << 10)) in_.shrink_to_fit();
+}
+
+std::chrono::steady_clock::duration Session::RenewIn() const {
+  if (state_ == protocol::SessionState::kNotAuthenticated) return std::chrono::hours(24);
+  const absl::Duration left = token_expires_ - token_lifetime_ / 2 - absl::Now();
+  return std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1),
+                                                       absl::ToChronoSeconds(left));
+}
+
 asio::awaitable<std::optional<std::string>> Session::ReadRawLine(size_t max_bytes) {
   for (;;) {
-    const size_t lf = in_.find('\n');
+    const std::string_view pending = std::string_view(in_).substr(in_pos_);
+    const size_t lf = pending.find('\n');
     if (lf != std::string::npos) {
       if (lf > max_bytes) co_return std::nullopt;
-      std::string line = in_.substr(0, lf);
-      in_.erase(0, lf + 1);
+      std::string line(pending.substr(0, lf));
+      in_pos_ += lf + 1;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       co_return line;
     }
-    if (in_.size() > max_bytes) co_return std::nullopt;
+    if (pending.size() > max_bytes) co_return std::nullopt;
     const bool awaited4 = co_await Flush();
     if (!awaited4) co_return std::nullopt;
     timed_out_ = false;
@@ -258,6 +316,7 @@ asio::awaitable<bool> Session::StartTls() {
   // Anything the client sent before the handshake must not be taken as protected
   // (RFC 3501 6.2.1; a STARTTLS command-injection defence).
   in_.clear();
+  in_pos_ = 0;
   events_.clear();
   mechanisms_.reset();
   co_return true;
@@ -316,6 +375,8 @@ auth::v1::ConnectionInfo Session::Connection() const {
 void Session::LoggedIn(const auth::v1::Session& session) {
   token_ = session.token();
   token_expires_ = absl::FromUnixSeconds(session.expires_at().seconds());
+  token_lifetime_ = token_expires_ - absl::Now();
+  parser_.SetMaxLiteral(server_.settings.append_limit);
   user_id_ = session.user_id();
   user_ = session.canonical_address();
   state_ = protocol::SessionState::kAuthenticated;
@@ -330,7 +391,9 @@ common::CallPolicy Session::Policy(bool idempotent) const {
 }
 
 asio::awaitable<std::optional<common::CallMeta>> Session::Meta() {
-  if (absl::Now() + absl::Minutes(2) >= token_expires_) {
+  // Renewed at half its lifetime, so a quiet session never holds an expired token (authd
+  // refuses to renew one).
+  if (absl::Now() >= token_expires_ - token_lifetime_ / 2) {
     auth::v1::RenewTokenRequest req;
     auth::v1::RenewTokenResponse resp;
     const common::CallMeta meta{.request_id = id_, .session_token = token_};
@@ -353,6 +416,7 @@ asio::awaitable<std::optional<common::CallMeta>> Session::Meta() {
     } else {
       token_ = resp.session().token();
       token_expires_ = absl::FromUnixSeconds(resp.session().expires_at().seconds());
+      token_lifetime_ = token_expires_ - absl::Now();
     }
   }
   std::optional<common::CallMeta> meta(
@@ -424,6 +488,7 @@ void Session::Select(Selected selected) {
   watching_ = false;
   selected_ = std::move(selected);
   state_ = protocol::SessionState::kSelected;
+  announced_keywords_ = view_.keywords().size();
   last_sync_ = absl::Now();
   notified_ = false;
   if (server_.notifier) {
@@ -479,8 +544,7 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge) {
   }
   const uint32_t old_exists = view_.exists();
   const uint32_t old_recent = view_.recent();
-  const size_t old_keywords = view_.keywords().size();
-  std::vector<std::pair<uint32_t, const md::MessageFlags*>> flag_changes;
+  std::vector<const md::MessageFlags*> flag_changes;
   std::vector<const md::MessageFlags*> added;
   const md::ChangesSummary* summary = nullptr;
   for (const md::GetChangesResponse& chunk : chunks) {
@@ -489,47 +553,51 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge) {
         added.push_back(&m);
       } else if (std::optional<uint32_t> seq = view_.SeqOf(m.uid())) {
         if (view_.IsExpunged(m.uid())) continue;
-        if (view_.Update(*seq, m.modseq(), FromProto(m.flags())))
-          flag_changes.emplace_back(*seq, &m);
+        if (view_.Update(*seq, m.modseq(), FromProto(m.flags()))) flag_changes.push_back(&m);
       }
     }
     for (const md::UidRange& r : chunk.vanished().ranges()) {
-      const uint32_t first = r.first();
       const uint32_t last = r.last() == 0 ? view_.last_uid() : r.last();
-      for (uint32_t seq = 1; seq <= view_.exists(); ++seq) {
-        const uint32_t uid = view_.UidAt(seq);
-        if (uid > last) break;
-        if (uid >= first) view_.MarkExpunged(uid);
-      }
+      view_.MarkExpungedRange(std::min(r.first(), last), std::max(r.first(), last));
     }
     if (chunk.has_summary()) summary = &chunk.summary();
   }
   if (allow_expunge) FlushExpunges();
   for (const md::MessageFlags* m : added)
     view_.Append(m->uid(), m->modseq(), FromProto(m->flags()));
-  if (view_.keywords().size() != old_keywords) {
-    std::string flags = "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-    for (const std::string& k : view_.keywords()) CatAppend(flags, " ", k);
-    flags += ")";
-    Untagged(flags);
-    std::string permanent = "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-    for (const std::string& k : view_.keywords()) CatAppend(permanent, " ", k);
-    permanent += " \\*)] Flags permitted";
-    Untagged(permanent);
-  }
+  AnnounceKeywords();
   if (view_.exists() != old_exists || !added.empty()) {
     Untagged(Cat(view_.exists(), " EXISTS"));
   }
   if (view_.recent() != old_recent) Untagged(Cat(view_.recent(), " RECENT"));
-  for (const auto& [seq, m] : flag_changes) {
-    if (view_.UidAt(seq) != m->uid()) continue;  // renumbered by an expunge just sent
-    Untagged(Cat(seq, " FETCH (UID ", m->uid(), " FLAGS ", FormatFlags(view_.FlagsAt(seq)), ")"));
+  // Numbers are looked up after the expunges just sent, which renumbered the view.
+  for (const md::MessageFlags* m : flag_changes) {
+    const std::optional<uint32_t> seq = view_.SeqOf(m->uid());
+    if (!seq || view_.IsExpunged(m->uid())) continue;
+    Untagged(Cat(*seq, " FETCH (UID ", m->uid(), " FLAGS ", FormatFlags(view_.FlagsAt(*seq)), ")"));
   }
   if (summary != nullptr) {
     selected_.synced_modseq = std::max(selected_.synced_modseq, summary->highest_modseq());
     selected_.uidnext = summary->uidnext();
   }
   co_return true;
+}
+
+void Session::AnnounceKeywords() {
+  // RFC 3501 7.2.6: FLAGS (and PERMANENTFLAGS) again when the set of keywords grows, from
+  // another session or through this one's STORE or FETCH.
+  if (state_ != protocol::SessionState::kSelected ||
+      view_.keywords().size() == announced_keywords_) {
+    return;
+  }
+  announced_keywords_ = view_.keywords().size();
+  std::string flags = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+  for (const std::string& k : view_.keywords()) CatAppend(flags, " ", k);
+  Untagged(Cat("FLAGS ", flags, ")"));
+  if (!selected_.read_only) {
+    Untagged(Cat("OK [PERMANENTFLAGS ", flags, selected_.may_create_keywords ? " \\*" : "",
+                 ")] Flags permitted"));
+  }
 }
 
 bool Session::ToUidSet(std::string_view set_text, bool uid, md::UidSet& out) {
@@ -547,10 +615,17 @@ bool Session::ToUidSet(const protocol::SequenceSet& set, bool uid, md::UidSet& o
     return false;
   }
   if (uid) {
+    // Only messages the client has heard of: "*" is the last UID in the view, and ranges
+    // are cut there, so UID STORE/MOVE 1:* never touches mail announced later.
+    const uint32_t last = view_.last_uid();
     for (const protocol::SequenceRange& r : set.ranges) {
+      uint32_t a = r.first == 0 ? last : r.first;
+      uint32_t b = r.last == 0 ? last : r.last;
+      if (a > b) std::swap(a, b);
+      if (a > last || a == 0) continue;
       md::UidRange* range = out.add_ranges();
-      range->set_first(r.first);
-      range->set_last(r.last);
+      range->set_first(a);
+      range->set_last(std::min(b, last));
     }
     return true;
   }
@@ -593,10 +668,10 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
       verb = spec->name;
       const Handler handler = FindHandler(spec->name);
       co_await handler(*this, command);
-      if (!result_) No("Command failed", protocol::code::kServerBug);
+      // A handler that ended the session (BYE already written) owes no tagged response.
+      if (!result_ && !closing_) No("Command failed", protocol::code::kServerBug);
       if (state_ == protocol::SessionState::kSelected && !closing_ &&
-          (notified_ ||
-           absl::Now() - last_sync_ > absl::FromChrono(PollInterval()))) {
+          (notified_ || absl::Now() - last_sync_ > absl::FromChrono(PollInterval()))) {
         co_await Sync(!(spec->flags & protocol::kUsesSeqs));
       } else if (state_ == protocol::SessionState::kSelected &&
                  !(spec->flags & protocol::kUsesSeqs)) {
@@ -605,6 +680,7 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
       break;
     }
   }
+  AnnounceKeywords();
   if (result_ && !skip_tagged_) Status(tag_, result_->status, result_->code, result_->text);
   skip_tagged_ = false;
   const char* result_label = !result_                                   ? "none"
@@ -626,6 +702,8 @@ asio::awaitable<void> Session::Run() {
     server_.metrics->connections.Increment();
     server_.metrics->connections_total.Increment();
   }
+  login_deadline_ = std::chrono::steady_clock::now() + server_.settings.login_timeout;
+  parser_.SetMaxLiteral(kPreLoginLiteral);
   bool ok = true;
   if (implicit_tls_) ok = co_await StartTls();
   if (ok) {
@@ -649,6 +727,11 @@ asio::awaitable<void> Session::Run() {
       }
       co_await Dispatch(std::get<protocol::Command>(*event));
       if (state_ == protocol::SessionState::kLogout) break;
+      if (out_.size() >= (256 << 10)) {
+        // Pipelined commands must not pile up responses without bound.
+        const bool flushed = co_await Flush();
+        if (!flushed) break;
+      }
       if (start_tls_) {
         start_tls_ = false;
         const bool awaited6 = co_await Flush();

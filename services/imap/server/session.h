@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "services/common/frontend_server.h"
 #include "services/common/grpc_client.h"
 #include "services/imap/protocol/commands.h"
 #include "services/imap/protocol/encoder.h"
@@ -41,20 +42,20 @@ struct Selected {
   bool read_only = false;
   uint64_t synced_modseq = 0;  // changes up to here are reflected in the view
   uint32_t uidnext = 0;
+  bool may_create_keywords = true;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public common::FrontendSession, public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerContext& server, asio::ip::tcp::socket socket, bool implicit_tls,
-          std::string peer_address, std::string local_address, bool peer_is_loopback);
-  ~Session();
+  Session(ServerContext& server, common::Accepted connection);
+  ~Session() override;
 
-  asio::awaitable<void> Run();
+  asio::awaitable<void> Run() override;
   // Called on the session's strand by the notifier: the selected mailbox changed.
   void Notify();
-  // Ends the session at the next opportunity (shutdown).
-  void Shutdown();
-  const asio::strand<asio::any_io_executor>& strand() const { return strand_; }
+  // Ends the session at the next opportunity: BYE [UNAVAILABLE] (shutdown).
+  void Shutdown() override;
+  const asio::strand<asio::any_io_executor>& strand() const override { return strand_; }
 
   // ---- for command handlers ----
   ServerContext& server() { return server_; }
@@ -63,7 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool tls() const { return tls_ != nullptr; }
   bool loopback() const { return loopback_; }
   const std::string& peer() const { return peer_; }
-  const std::string& id() const { return id_; }
+  const std::string& id() const override { return id_; }
   const std::string& user() const { return user_; }
 
   // Responses, buffered until the command ends (or Flush()).
@@ -87,6 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::optional<common::CallMeta>> Meta();
   common::CallPolicy Policy(bool idempotent) const;
 
+  // Time until the session token should be renewed (a long wait wakes up for it).
+  std::chrono::steady_clock::duration RenewIn() const;
   // How long a selected mailbox may go without a resync (invariant 2).
   std::chrono::steady_clock::duration PollInterval() const;
   // Raw lines outside the parser (AUTHENTICATE responses, IDLE's DONE). nullopt when the
@@ -109,6 +112,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> Sync(bool allow_expunge);
   // Reports pending expunges (when the current command allows it).
   void FlushExpunges();
+  // FLAGS / PERMANENTFLAGS when the view's keyword table grew since last announced.
+  void AnnounceKeywords();
+  bool shutting_down() const { return shutdown_; }
   void set_state(protocol::SessionState s) { state_ = s; }
   void RequestClose() { closing_ = true; }
   // STARTTLS: the handshake begins once the tagged OK has been sent.
@@ -132,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> ReadMore(std::chrono::steady_clock::duration timeout);
   asio::awaitable<void> Dispatch(protocol::Command& command);
   std::chrono::steady_clock::duration IdleTimeout() const;
+  void CompactInput();
   bool TlsBuffered() const;
   void Status(std::string_view tag, protocol::Status status, std::string_view code,
               std::string_view text);
@@ -149,6 +156,7 @@ class Session : public std::enable_shared_from_this<Session> {
   protocol::Parser parser_;
   std::deque<protocol::Event> events_;
   std::string in_;
+  size_t in_pos_ = 0;  // bytes of in_ already consumed
   std::string out_;
   std::string tag_;
   protocol::SessionState state_ = protocol::SessionState::kNotAuthenticated;
@@ -161,6 +169,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string token_;
   absl::Time token_expires_;
+  absl::Duration token_lifetime_;
+  std::chrono::steady_clock::time_point login_deadline_;
   uint64_t user_id_ = 0;
   std::string user_;
   std::string request_id_;
@@ -179,6 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Selected selected_;
   MailboxView view_;
+  size_t announced_keywords_ = 0;
   absl::Time last_sync_;
   bool watching_ = false;
 };

@@ -16,9 +16,6 @@ root=$(cd "$here/../../.." && pwd)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tern-test-imap.XXXXXX")
 chmod 755 "$tmp"  # PostgreSQL runs as its own user
-# Ports away from the defaults, below the ephemeral range, distinct per run.
-off=$((12000 + ($$ % 400) * 10))
-log="$tmp/run.log"
 # OAUTHBEARER: an issuer whose RSA key the tests hold, so they can sign tokens (RFC 7628).
 openssl genrsa -out "$tmp/oauth.key" 2048 2>/dev/null
 { echo "kid: test1"; openssl rsa -in "$tmp/oauth.key" -pubout 2>/dev/null; } >"$tmp/oauth.pub"
@@ -28,23 +25,60 @@ export TEST_OAUTH_KEY="$tmp/oauth.key" TEST_OAUTH_KID=test1
 # can connect from a non-loopback address (where plaintext login is refused).
 export TERN_IMAP_LOGIN_TIMEOUT=${TERN_IMAP_LOGIN_TIMEOUT:-5s}
 export TERN_LOCAL_LISTEN=${TERN_LOCAL_LISTEN:-0.0.0.0}
-TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
-run_pid=$!
+
+# Ports away from the defaults and below the ephemeral range. Concurrent runs (ctest -j)
+# take distinct slots (mkdir is atomic); a stride of 4 keeps their ports apart, because no
+# two service ports differ by a small multiple of 4 (7001-7003, 9101-9104 differ by 1..3).
+# Another test's cluster can still hold a port by coincidence: then the next slot is tried.
+slots=${TMPDIR:-/tmp}/tern-test-port-slots
+mkdir -p "$slots"
+slot=""
+run_pid=""
 cleanup() {
-  kill -TERM "$run_pid" 2>/dev/null || true
-  wait "$run_pid" 2>/dev/null || true
+  if [ -n "$run_pid" ]; then
+    kill -TERM "$run_pid" 2>/dev/null || true
+    wait "$run_pid" 2>/dev/null || true
+  fi
   rm -rf "$tmp"
+  [ -z "$slot" ] || rm -rf "$slots/$slot"
 }
 trap cleanup EXIT
-
-for _ in $(seq 600); do
-  grep -q 'tern-local: ready' "$log" && break
-  if ! kill -0 "$run_pid" 2>/dev/null; then
-    echo "the local cluster did not start:"; cat "$log"; exit 1
-  fi
-  sleep 0.2
+take_slot() {  # first free slot after $1
+  for s in $(seq "$1" 49); do
+    if mkdir "$slots/$s" 2>/dev/null; then echo $$ >"$slots/$s/pid"; slot=$s; return 0; fi
+    owner=$(cat "$slots/$s/pid" 2>/dev/null || true)  # a slot left by a run that died
+    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+      rm -rf "$slots/$s"
+      if mkdir "$slots/$s" 2>/dev/null; then echo $$ >"$slots/$s/pid"; slot=$s; return 0; fi
+    fi
+  done
+  return 1
+}
+log="$tmp/run.log"
+started=""
+next=0
+for attempt in 1 2 3; do
+  take_slot $next || { echo "no free port slot in $slots"; exit 1; }
+  off=$((12600 + slot * 4))
+  rm -rf "$tmp/var"
+  TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
+  run_pid=$!
+  for _ in $(seq 600); do
+    if grep -q 'tern-local: ready' "$log"; then started=1; break; fi
+    kill -0 "$run_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  [ -n "$started" ] && break
+  echo "attempt $attempt: the local cluster did not start on offset $off:"
+  tail -n 20 "$log"
+  kill -TERM "$run_pid" 2>/dev/null || true
+  wait "$run_pid" 2>/dev/null || true
+  run_pid=""
+  rm -rf "$slots/$slot"
+  next=$((slot + 1))
+  slot=""
 done
-grep -q 'tern-local: ready' "$log" || { echo "timeout starting the cluster"; cat "$log"; exit 1; }
+[ -n "$started" ] || { echo "the local cluster did not start"; exit 1; }
 
 v="$tmp/var"
 export IMAP_PORT=$((1143 + off)) IMAPS_PORT=$((1993 + off)) TERN_CA="$v/tls/ca.pem" TERN_VAR="$v"

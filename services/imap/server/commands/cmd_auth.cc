@@ -51,7 +51,8 @@ void Refuse(Session& s, const SaslStep& step) {
 asio::awaitable<void> Succeed(Session& s, const SaslStep& step) {
   s.LoggedIn(step.session());
   // RFC 3501 7.1: the capabilities change with the state; send them with the OK.
-  s.Ok("Logged in", Cat("CAPABILITY ", co_await s.Capabilities()));
+  const std::string caps = co_await s.Capabilities();
+  s.Ok("Logged in", Cat("CAPABILITY ", caps));
 }
 
 }  // namespace

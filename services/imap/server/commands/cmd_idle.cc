@@ -30,8 +30,8 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
       co_return;
     }
     // Redis may come and go while the client idles: the poll interval is asked each time.
-    const auto wait =
-        std::min<std::chrono::steady_clock::duration>(idle_limit - elapsed, s.PollInterval());
+    const auto wait = std::min<std::chrono::steady_clock::duration>(
+        {idle_limit - elapsed, s.PollInterval(), s.RenewIn()});
     const Session::Wait waited = co_await s.WaitInputOrNotice(wait);
     switch (waited) {
       case Session::Wait::kInput: {
@@ -52,6 +52,9 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
       }
       case Session::Wait::kNotified:
       case Session::Wait::kTimeout: {  // the poll interval: resync even without a notice
+        // The session token is renewed here too when due (an idle client sends nothing).
+        const std::optional<common::CallMeta> renewed = co_await s.Meta();
+        if (!renewed) co_return;
         const bool synced = co_await s.Sync(true);
         if (!synced) co_return;
         const bool flushed = co_await s.Flush();
@@ -59,6 +62,7 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
         break;
       }
       case Session::Wait::kClosed:
+        if (s.shutting_down()) s.Untagged("BYE [UNAVAILABLE] Server shutting down");
         s.RequestClose();
         s.SkipTagged();
         co_return;

@@ -82,16 +82,26 @@ std::string_view SpecialUseName(md::SpecialUse u) {
 }
 
 // LIST wildcards (RFC 3501 6.3.8): "*" matches anything, "%" anything but the delimiter.
+// Dynamic programming over (pattern, name) prefixes: O(|pattern| * |name|), so no pattern
+// can make it backtrack exponentially.
 bool Matches(std::string_view pattern, std::string_view name) {
-  if (pattern.empty()) return name.empty();
-  if (pattern[0] == '*' || pattern[0] == '%') {
-    for (size_t i = 0; i <= name.size(); ++i) {
-      if (Matches(pattern.substr(1), name.substr(i))) return true;
-      if (i < name.size() && pattern[0] == '%' && name[i] == '/') return false;
+  // row[j]: pattern[0..i) matches name[0..j)
+  std::vector<char> row(name.size() + 1, 0);
+  row[0] = 1;
+  for (char p : pattern) {
+    std::vector<char> next(name.size() + 1, 0);
+    if (p == '*' || p == '%') {
+      next[0] = row[0];
+      for (size_t j = 1; j <= name.size(); ++j) {
+        // Either the wildcard matches nothing more, or it takes name[j-1] too.
+        next[j] = row[j] || (next[j - 1] && (p == '*' || name[j - 1] != '/'));
+      }
+    } else {
+      for (size_t j = 1; j <= name.size(); ++j) next[j] = row[j - 1] && name[j - 1] == p;
     }
-    return false;
+    row.swap(next);
   }
-  return !name.empty() && pattern[0] == name[0] && Matches(pattern.substr(1), name.substr(1));
+  return row[name.size()] != 0;
 }
 
 // "inbox/x" names INBOX's child: the INBOX part of a pattern is case-insensitive.

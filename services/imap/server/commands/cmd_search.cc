@@ -144,10 +144,15 @@ asio::awaitable<void> CmdSearch(Session& s, const protocol::Command& c) {
   req.set_uidvalidity(s.selected().uidvalidity);
   req.set_charset(program->charset);
   if (!Convert(s, program->key, *req.mutable_key())) co_return;
-  for (uint32_t r : s.view().RecentUids()) {
-    md::UidRange* range = req.mutable_recent_uids()->add_ranges();
-    range->set_first(r);
-    range->set_last(r);
+  for (uint32_t r : s.view().RecentUids()) {  // ascending: consecutive UIDs share a range
+    auto* ranges = req.mutable_recent_uids()->mutable_ranges();
+    if (!ranges->empty() && ranges->rbegin()->last() + 1 == r) {
+      ranges->rbegin()->set_last(r);
+    } else {
+      md::UidRange* range = req.mutable_recent_uids()->add_ranges();
+      range->set_first(r);
+      range->set_last(r);
+    }
   }
   std::optional<common::CallMeta> meta = co_await s.Meta();
   if (!meta) co_return;

@@ -115,7 +115,8 @@ asio::awaitable<void> CmdSelect(Session& s, const protocol::Command& c) {
                     .name = header.name(),
                     .read_only = header.read_only(),
                     .synced_modseq = header.highest_modseq(),
-                    .uidnext = header.uidnext()});
+                    .uidnext = header.uidnext(),
+                    .may_create_keywords = header.may_create_keywords()});
   // RFC 3501 6.3.1: FLAGS, EXISTS, RECENT, and the OK codes UNSEEN, PERMANENTFLAGS,
   // UIDNEXT and UIDVALIDITY.
   s.Untagged(Cat("FLAGS ", FlagList(view.keywords(), false)));

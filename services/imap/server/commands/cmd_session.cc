@@ -13,7 +13,8 @@ asio::awaitable<void> CmdCapability(Session& s, const protocol::Command& c) {
     s.Bad("CAPABILITY takes no arguments");
     co_return;
   }
-  s.Untagged(Cat("CAPABILITY ", co_await s.Capabilities()));
+  const std::string caps = co_await s.Capabilities();
+  s.Untagged(Cat("CAPABILITY ", caps));
   s.Ok("Capability completed");
 }
 

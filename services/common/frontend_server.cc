@@ -1,11 +1,11 @@
-#include "services/imap/server/server.h"
+#include "services/common/frontend_server.h"
 
+#include "services/common/async_grpc.h"
 #include "services/common/http_server.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
-#include "services/imap/server/session.h"
 
-namespace tern::imap::server {
+namespace tern::common {
 namespace {
 
 absl::StatusOr<std::unique_ptr<asio::ip::tcp::acceptor>> Bind(asio::io_context& io,
@@ -13,7 +13,7 @@ absl::StatusOr<std::unique_ptr<asio::ip::tcp::acceptor>> Bind(asio::io_context& 
                                                               int& port) {
   std::string host;
   int p = 0;
-  if (absl::Status s = common::SplitHostPort(address, host, p); !s.ok()) return s;
+  if (absl::Status s = SplitHostPort(address, host, p); !s.ok()) return s;
   asio::error_code ec;
   const asio::ip::address ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return absl::InvalidArgumentError(Cat("bad listen address ", address));
@@ -35,21 +35,18 @@ std::string Format(const asio::ip::tcp::endpoint& e) {
 
 }  // namespace
 
-ImapServer::ImapServer(ServerContext& context, int threads)
-    : context_(context), threads_(std::max(1, threads)) {}
+FrontendServer::FrontendServer(FrontendOptions options, SessionFactory factory)
+    : options_(std::move(options)), factory_(std::move(factory)) {}
 
-ImapServer::~ImapServer() { Stop(std::chrono::milliseconds(0)); }
+FrontendServer::~FrontendServer() { Stop(std::chrono::milliseconds(0)); }
 
-absl::Status ImapServer::Listen(const std::string& plain, const std::string& implicit_tls) {
+absl::Status FrontendServer::Listen(const std::string& plain, const std::string& implicit_tls) {
   if (!plain.empty()) {
     auto a = Bind(io_, plain, plain_port_);
     if (!a.ok()) return a.status();
     plain_ = std::move(*a);
   }
   if (!implicit_tls.empty()) {
-    if (!context_.tls) {
-      return absl::InvalidArgumentError("the IMAPS listener needs --tls-cert and --tls-key");
-    }
     auto a = Bind(io_, implicit_tls, tls_port_);
     if (!a.ok()) return a.status();
     tls_ = std::move(*a);
@@ -57,35 +54,35 @@ absl::Status ImapServer::Listen(const std::string& plain, const std::string& imp
   return absl::OkStatus();
 }
 
-void ImapServer::Start() {
+void FrontendServer::Start() {
   work_.emplace(io_.get_executor());
-  auto on_error = [](std::exception_ptr e) {
+  auto on_error = [this](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      common::LogError("imap accept loop ended", {{"error", ex.what()}});
+      LogError("accept loop ended", {{"protocol", options_.protocol}, {"error", ex.what()}});
     }
   };
   if (plain_) asio::co_spawn(io_, Accept(*plain_, false), on_error);
   if (tls_) asio::co_spawn(io_, Accept(*tls_, true), on_error);
-  for (int i = 0; i < threads_; ++i) {
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
     workers_.emplace_back([this] { io_.run(); });
   }
 }
 
-size_t ImapServer::sessions() const {
+size_t FrontendServer::sessions() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
   for (const auto& w : sessions_) n += w.expired() ? 0 : 1;
   return n;
 }
 
-bool ImapServer::Admit(const std::string& address) {
+bool FrontendServer::Admit(const std::string& address) {
   std::lock_guard lock(mu_);
   if (stopping_) return false;
   int& n = per_address_[address];
-  if (n >= context_.settings.max_connections_per_address) {
+  if (n >= options_.max_connections_per_address) {
     if (n == 0) per_address_.erase(address);
     return false;
   }
@@ -93,13 +90,13 @@ bool ImapServer::Admit(const std::string& address) {
   return true;
 }
 
-void ImapServer::Release(const std::string& address) {
+void FrontendServer::Release(const std::string& address) {
   std::lock_guard lock(mu_);
   auto it = per_address_.find(address);
   if (it != per_address_.end() && --it->second <= 0) per_address_.erase(it);
 }
 
-asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool implicit_tls) {
+asio::awaitable<void> FrontendServer::Accept(asio::ip::tcp::acceptor& acceptor, bool implicit_tls) {
   for (;;) {
     asio::error_code ec;
     asio::ip::tcp::socket socket(asio::make_strand(io_));
@@ -107,7 +104,7 @@ asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off a little instead of spinning.
-      common::LogWarn("imap accept failed", {{"error", ec.message()}});
+      LogWarn("accept failed", {{"protocol", options_.protocol}, {"error", ec.message()}});
       asio::steady_timer t(io_, std::chrono::milliseconds(100));
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
@@ -117,21 +114,19 @@ asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool
     const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
     const std::string ip = remote.address().to_string();
     if (!Admit(ip)) {
-      if (context_.metrics) context_.metrics->connections_refused.Increment();
-      // RFC 3501 7.1.5: BYE instead of a greeting; the server closes the connection.
-      static constexpr char kBye[] =
-          "* BYE [UNAVAILABLE] Too many connections from your address\r\n";
-      if (!implicit_tls) asio::write(socket, asio::buffer(kBye, sizeof(kBye) - 1), ec);
+      if (options_.on_refused) options_.on_refused();
+      // A goodbye instead of a greeting (IMAP: RFC 3501 7.1.5 BYE); then close.
+      if (!implicit_tls) asio::write(socket, asio::buffer(options_.refuse_line), ec);
       socket.close(ec);
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    auto session =
-        std::make_shared<Session>(context_, std::move(socket), implicit_tls, Format(remote),
-                                  Format(local), remote.address().is_loopback());
+    std::shared_ptr<FrontendSession> session =
+        factory_(Accepted{std::move(socket), implicit_tls, Format(remote), Format(local),
+                          remote.address().is_loopback()});
     {
       std::lock_guard lock(mu_);
-      std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+      std::erase_if(sessions_, [](const std::weak_ptr<FrontendSession>& w) { return w.expired(); });
       sessions_.push_back(session);
     }
     asio::co_spawn(
@@ -141,8 +136,9 @@ asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool
             try {
               std::rethrow_exception(e);
             } catch (const std::exception& ex) {
-              common::LogError("imap session failed",
-                               {{"session", session->id()}, {"error", ex.what()}});
+              LogError("session failed", {{"protocol", options_.protocol},
+                                          {"session", session->id()},
+                                          {"error", ex.what()}});
             }
           }
           Release(ip);
@@ -150,8 +146,8 @@ asio::awaitable<void> ImapServer::Accept(asio::ip::tcp::acceptor& acceptor, bool
   }
 }
 
-void ImapServer::Stop(std::chrono::milliseconds grace) {
-  std::vector<std::shared_ptr<Session>> live;
+void FrontendServer::Stop(std::chrono::milliseconds grace) {
+  std::vector<std::shared_ptr<FrontendSession>> live;
   {
     std::lock_guard lock(mu_);
     if (stopping_ && workers_.empty()) return;
@@ -187,4 +183,4 @@ void ImapServer::Stop(std::chrono::milliseconds grace) {
   workers_.clear();
 }
 
-}  // namespace tern::imap::server
+}  // namespace tern::common

@@ -1,8 +1,8 @@
-#include "services/imap/server/async_grpc.h"
+#include "services/common/async_grpc.h"
 
 #include <algorithm>
 
-namespace tern::imap::server {
+namespace tern::common {
 
 void CallTracker::Add(grpc::ClientContext* ctx) {
   std::lock_guard lock(mu_);
@@ -40,4 +40,4 @@ std::mt19937_64& Rng() {
 }
 }  // namespace detail
 
-}  // namespace tern::imap::server
+}  // namespace tern::common

@@ -1,0 +1,91 @@
+#pragma once
+
+// The listeners of a protocol front-end (tern-imapd, tern-pop3d): a plaintext port and an
+// implicit-TLS port (RFC 8314), an event loop with one thread per core, a per-address
+// connection limit, and a clean drain on shutdown. Sessions are the protocol's business.
+
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace tern::common {
+
+// One client connection of a front-end, run as a coroutine on its own strand.
+class FrontendSession {
+ public:
+  virtual ~FrontendSession() = default;
+  virtual asio::awaitable<void> Run() = 0;
+  // Ends the session at the next opportunity with the protocol's goodbye; called on the
+  // session's strand.
+  virtual void Shutdown() = 0;
+  virtual const asio::strand<asio::any_io_executor>& strand() const = 0;
+  virtual const std::string& id() const = 0;
+};
+
+struct Accepted {
+  asio::ip::tcp::socket socket;
+  bool implicit_tls = false;
+  std::string peer;   // "ip:port" ("[v6]:port")
+  std::string local;  // "ip:port"
+  bool loopback = false;
+};
+
+struct FrontendOptions {
+  std::string protocol;  // "imap", "pop3": logs
+  int threads = 1;
+  int max_connections_per_address = 50;
+  // Sent, instead of a greeting, to a connection over the per-address limit (plaintext
+  // listener only), e.g. "* BYE [UNAVAILABLE] ...\r\n".
+  std::string refuse_line;
+  std::function<void()> on_refused;  // metrics
+};
+
+using SessionFactory = std::function<std::shared_ptr<FrontendSession>(Accepted)>;
+
+class FrontendServer {
+ public:
+  FrontendServer(FrontendOptions options, SessionFactory factory);
+  ~FrontendServer();
+
+  // Binds "host:port" listeners; an empty address is not opened. Port 0 picks a free port.
+  absl::Status Listen(const std::string& plain, const std::string& implicit_tls);
+  void Start();
+  // Stops accepting, shuts every session down, cancels backend calls and waits (at most
+  // `grace`, then 5 s for cancelled calls) for the sessions to end.
+  void Stop(std::chrono::milliseconds grace);
+
+  int plain_port() const { return plain_port_; }
+  int tls_port() const { return tls_port_; }
+  size_t sessions() const;
+
+ private:
+  asio::awaitable<void> Accept(asio::ip::tcp::acceptor& acceptor, bool implicit_tls);
+  bool Admit(const std::string& address);
+  void Release(const std::string& address);
+
+  const FrontendOptions options_;
+  const SessionFactory factory_;
+  asio::io_context io_;
+  std::unique_ptr<asio::ip::tcp::acceptor> plain_;
+  std::unique_ptr<asio::ip::tcp::acceptor> tls_;
+  int plain_port_ = 0;
+  int tls_port_ = 0;
+  std::vector<std::thread> workers_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, int> per_address_;
+  std::vector<std::weak_ptr<FrontendSession>> sessions_;
+  bool stopping_ = false;
+};
+
+}  // namespace tern::common
