@@ -169,11 +169,19 @@ void FrontendServer::Stop(std::chrono::milliseconds grace) {
   while (sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  // Whatever still waits on a backend is cancelled; its coroutine then finishes.
+  // Whatever still waits on a backend is cancelled; its coroutine then finishes. The event
+  // loop must outlive every call (a completion posts into it), so it is only stopped once
+  // none is left.
   Calls().CancelAll();
-  const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while ((sessions() > 0 || Calls().size() > 0) && std::chrono::steady_clock::now() < hard) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (Calls().size() > 0) {
+    LogError("backend calls still running after cancellation; exiting without stopping the "
+             "event loop",
+             {{"protocol", options_.protocol}, {"calls", static_cast<int64_t>(Calls().size())}});
+    std::_Exit(1);
   }
   work_.reset();
   io_.stop();

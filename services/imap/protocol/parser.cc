@@ -141,6 +141,7 @@ void Parser::ResetCommand() {
   stack_.clear();
   stack_.emplace_back();
   items_ = 0;
+  command_literal_bytes_ = 0;
   in_command_ = false;
   need_separator_ = false;
 }
@@ -249,7 +250,9 @@ void Parser::ProcessLine(std::vector<Event>& out) {
     case LineResult::kLiteral:
       break;
   }
-  if (literal.size > limits_.max_literal) {
+  // max_literal bounds all literals of one command together, so many literals cannot add
+  // up to more memory than one.
+  if (literal.size > limits_.max_literal - std::min<uint64_t>(command_literal_bytes_, limits_.max_literal)) {
     if (literal.non_sync) {
       // The client is already sending the bytes; there is no way to resynchronize.
       Fatal("non-synchronizing literal too big", out);
@@ -270,6 +273,7 @@ void Parser::ProcessLine(std::vector<Event>& out) {
     out.push_back(NeedContinuation{static_cast<size_t>(literal.size)});
   }
   need_separator_ = true;
+  command_literal_bytes_ += literal.size;
   literal_remaining_ = literal.size;
   if (literal_remaining_ > 0) {
     state_ = State::kLiteral;

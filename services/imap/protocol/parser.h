@@ -18,7 +18,7 @@ namespace tern::imap::protocol {
 
 struct Limits {
   size_t max_line = 65536;        // bytes of one line segment, CRLF and literals excluded
-  size_t max_literal = 64 << 20;  // bytes of one literal
+  size_t max_literal = 64 << 20;  // bytes of all literals of one command together
   size_t max_depth = 16;          // nesting of parenthesized lists
   size_t max_items = 100000;      // values (atoms, strings, literals, lists) per command
 };
@@ -138,6 +138,7 @@ class Parser {
   std::vector<std::vector<Value>> stack_;  // open lists; stack_[0] is the command itself
   size_t items_ = 0;
   uint64_t literal_remaining_ = 0;
+  uint64_t command_literal_bytes_ = 0;  // literal bytes announced by the current command
 };
 
 // RFC 3501 9 sequence-set, plus "$" (RFC 5182 SEARCHRES). In a range, 0 stands for "*"

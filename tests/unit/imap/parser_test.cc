@@ -316,6 +316,15 @@ TEST(ImapParserTest, LineOfExactlyMaxLineIsAccepted) {
   EXPECT_EQ(AsError(events[1]).tag, "a2");
 }
 
+TEST(ImapParserTest, LiteralLimitCoversTheWholeCommand) {
+  const Limits limits{.max_literal = 10};
+  const Events events = ParseAll("a1 X {6}\r\nabcdef {5}\r\na2 NOOP\r\n", limits);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<NeedContinuation>(events[0]));
+  EXPECT_TRUE(AsError(events[1]).too_big);  // 6 + 5 > 10
+  EXPECT_EQ(AsCommand(events[2]).tag, "a2");
+}
+
 TEST(ImapParserTest, TooBigSyncLiteralIsRecoverable) {
   const Limits limits{.max_literal = 10};
   const Events events = ParseAll("a1 APPEND INBOX {11}\r\na2 NOOP\r\n", limits);

@@ -80,6 +80,7 @@ asio::awaitable<void> CmdId(Session& s, const protocol::Command& c) {
       }
       CatAppend(fields, fields.empty() ? "" : ", ", k.text, "=", v.IsNil() ? "NIL" : v.text);
     }
+    if (fields.size() > 512) fields.resize(512);  // client text in logs stays small
     common::LogInfo("imap client id", {{"session", s.id()}, {"id", fields}});
   }
   s.Untagged(R"(ID ("name" "Tern" "vendor" "Tern" "support-url" "https://tern.invalid/"))");
