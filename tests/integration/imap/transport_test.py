@@ -247,6 +247,42 @@ class TransportTest(unittest.TestCase):
         with self.assertRaises(EOFError):
             r.line()
 
+    def test_token_renewed_while_idle(self):
+        # with_cluster.sh gives session tokens 20 s; services accept 30 s of clock skew. After
+        # 60 quiet seconds only a token renewed meanwhile still works, in IDLE and outside it.
+        ttl = os.environ.get("TERN_SESSION_TTL", "")
+        if ttl != "20s":
+            self.skipTest("needs TERN_SESSION_TTL=20s (set by with_cluster.sh)")
+
+        def login():
+            r = Raw()
+            r.line()
+            r.send(b"l LOGIN %s %s\r\n" % (self.user.encode(), self.password.encode()))
+            self.assertTrue(r.until_tagged(b"l")[-1].startswith(b"l OK"))
+            r.send(b"s SELECT INBOX\r\n")
+            self.assertTrue(r.until_tagged(b"s")[-1].startswith(b"s OK"))
+            return r
+
+        idler, quiet = login(), login()
+        idler.send(b"i IDLE\r\n")
+        self.assertTrue(idler.line().startswith(b"+"))
+        time.sleep(60)
+        m = imaplib.IMAP4_SSL("127.0.0.1", IMAPS_PORT, ssl_context=tls_context())
+        m.login(self.user, self.password)
+        self.assertEqual(m.append("INBOX", None, None, b"Subject: late\r\n\r\nx\r\n")[0], "OK")
+        m.logout()
+        idler.s.settimeout(10)
+        line = idler.line()
+        while b"EXISTS" not in line:
+            self.assertFalse(line.startswith(b"* BYE"), line)
+            line = idler.line()
+        idler.send(b"DONE\r\n")
+        self.assertTrue(idler.until_tagged(b"i")[-1].startswith(b"i OK"))
+        quiet.send(b"n NOOP\r\n")
+        lines = quiet.until_tagged(b"n")
+        self.assertTrue(lines[-1].startswith(b"n OK"), lines)
+        self.assertIn(b"* 1 EXISTS", lines)
+
     def test_per_address_connection_limit(self):
         limit = int(os.environ.get("TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50"))
         conns = []

@@ -24,6 +24,9 @@ export TEST_OAUTH_KEY="$tmp/oauth.key" TEST_OAUTH_KID=test1
 # Short pre-login autologout so a test can watch it; front-ends on every interface so a test
 # can connect from a non-loopback address (where plaintext login is refused).
 export TERN_IMAP_LOGIN_TIMEOUT=${TERN_IMAP_LOGIN_TIMEOUT:-5s}
+# Short-lived session tokens, so the front-end's renewal runs during the tests (and a test
+# can outwait a token: transport_test.test_token_renewed_while_idle).
+export TERN_SESSION_TTL=${TERN_SESSION_TTL:-20s}
 export TERN_LOCAL_LISTEN=${TERN_LOCAL_LISTEN:-0.0.0.0}
 
 # Ports away from the defaults and below the ephemeral range. Concurrent runs (ctest -j)
