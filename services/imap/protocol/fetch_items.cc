@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "services/imap/protocol/encoder.h"
 
 namespace tern::imap::protocol {
 namespace {
@@ -29,28 +30,8 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 bool IsLetter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
-// ASTRING-CHAR (RFC 3501 9) without "]", which ends the section: an unquoted
-// header-fld-name inside BODY[HEADER.FIELDS (...)].
-bool IsFieldAtomChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u <= 0x20 || u >= 0x7f) {
-    return false;
-  }
-  switch (c) {
-    case '(':
-    case ')':
-    case '{':
-    case '%':
-    case '*':
-    case '"':
-    case '\\':
-    case ']':
-      return false;
-    default:
-      return true;
-  }
-}
-
+// An unquoted header-fld-name inside BODY[HEADER.FIELDS (...)] is an atom (ASTRING-CHAR
+// without "]", which ends the section): the encoder's IsAtomChar.
 bool Consume(std::string_view& in, char c) {
   if (!in.empty() && in.front() == c) {
     in.remove_prefix(1);
@@ -137,7 +118,7 @@ absl::Status ParseFieldName(std::string_view& in, std::string& name) {
     }
   } else {
     size_t i = 0;
-    while (i < in.size() && IsFieldAtomChar(in[i])) {
+    while (i < in.size() && IsAtomChar(in[i])) {
       ++i;
     }
     name.assign(in.substr(0, i));
@@ -390,7 +371,7 @@ absl::Status ParseModifiers(const Value& modifiers, FetchRequest& request) {
 }
 
 void AppendFieldName(std::string& out, std::string_view name) {
-  if (!name.empty() && std::all_of(name.begin(), name.end(), IsFieldAtomChar)) {
+  if (!name.empty() && std::all_of(name.begin(), name.end(), IsAtomChar)) {
     out.append(name);
     return;
   }

@@ -1,9 +1,11 @@
 #include "services/imap/protocol/search_keys.h"
 
+#include <algorithm>
 #include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "services/imap/protocol/encoder.h"
 
 namespace tern::imap::protocol {
 namespace {
@@ -47,29 +49,7 @@ bool ParseNumber(std::string_view s, uint64_t max, uint64_t& out) {
 // flag-keyword = atom (RFC 3501 9): no atom-specials, so no "\", "*", "%" or "]". The parser
 // is more lenient about atoms (it keeps "[...]" section text inside them), so check here.
 bool IsFlagKeyword(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) {
-      return false;
-    }
-    switch (c) {
-      case '(':
-      case ')':
-      case '{':
-      case '%':
-      case '*':
-      case '"':
-      case '\\':
-      case ']':
-        return false;
-      default:
-        break;
-    }
-  }
-  return true;
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsAtomChar);
 }
 
 // What follows a search key's name.

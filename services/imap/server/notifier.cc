@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "services/common/http_server.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
 #include "services/imap/server/server_context.h"
@@ -16,16 +17,6 @@ namespace {
 
 constexpr char kPattern[] = "tern:mailbox:*";
 constexpr std::string_view kPrefix = "tern:mailbox:";
-
-bool SplitAddress(const std::string& address, std::string& host, int& port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return absl::SimpleAtoi(address.substr(colon + 1), &port) && port > 0 && port < 65536;
-}
 
 }  // namespace
 
@@ -84,7 +75,7 @@ void ChangeNotifier::Wake(uint64_t mailbox_id) {
 void ChangeNotifier::Loop() {
   std::string host;
   int port = 0;
-  if (!SplitAddress(address_, host, port)) {
+  if (!common::SplitHostPort(address_, host, port).ok()) {
     common::LogError("imap notifier: bad redis address", {{"address", address_}});
     return;
   }
