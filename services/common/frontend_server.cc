@@ -178,9 +178,10 @@ void FrontendServer::Stop(std::chrono::milliseconds grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (Calls().size() > 0) {
-    LogError("backend calls still running after cancellation; exiting without stopping the "
-             "event loop",
-             {{"protocol", options_.protocol}, {"calls", static_cast<int64_t>(Calls().size())}});
+    LogError(
+        "backend calls still running after cancellation; exiting without stopping the "
+        "event loop",
+        {{"protocol", options_.protocol}, {"calls", static_cast<int64_t>(Calls().size())}});
     std::_Exit(1);
   }
   work_.reset();

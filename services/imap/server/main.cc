@@ -1,15 +1,12 @@
 // tern-imapd: the IMAP front-end (DESIGN.md). Wiring only; the protocol is in
 // services/imap/protocol and the sessions in session.cc and commands/.
 
-#include <thread>
-
 #include "services/common/config.h"
 #include "services/common/frontend_server.h"
-#include "services/common/grpc_client.h"
+#include "services/common/frontend_wiring.h"
 #include "services/common/log.h"
 #include "services/common/service_runtime.h"
 #include "services/common/strings.h"
-#include "services/common/tls.h"
 #include "services/imap/server/notifier.h"
 #include "services/imap/server/server_context.h"
 #include "services/imap/server/session.h"
@@ -26,18 +23,8 @@ std::vector<SettingSpec> Settings() {
        "address:port of the plaintext IMAP listener (STARTTLS); empty: none"},
       {"imaps-listen", "TERN_IMAPS_LISTEN", "0.0.0.0:1993", SettingType::kString,
        "address:port of the implicit-TLS IMAP listener (RFC 8314); empty: none"},
-      {"tls-cert", "TERN_TLS_CERT", "", SettingType::kString,
-       "PEM certificate chain clients see (STARTTLS and IMAPS); empty: no TLS"},
-      {"tls-key", "TERN_TLS_KEY", "", SettingType::kString, "PEM private key for --tls-cert"},
-      {"authd-addr", "TERN_AUTHD_ADDR", "127.0.0.1:7001", SettingType::kString,
-       "tern-authd gRPC address"},
-      {"metad-addr", "TERN_METAD_ADDR", "127.0.0.1:7002", SettingType::kString,
-       "tern-metad gRPC address"},
-      {"blobd-addr", "TERN_BLOBD_ADDR", "127.0.0.1:7003", SettingType::kString,
-       "tern-blobd gRPC address"},
       {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
        "Redis for change notices (IDLE); empty: poll only"},
-      {"threads", "TERN_THREADS", "0", SettingType::kInt, "event-loop threads (0: one per core)"},
       {"max-line", "TERN_IMAP_MAX_LINE", "65536", SettingType::kInt,
        "longest command line in bytes (literals excluded); longer lines get BAD"},
       {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
@@ -50,12 +37,12 @@ std::vector<SettingSpec> Settings() {
        "while Redis is unreachable: resync a selected mailbox this often"},
       {"resync-interval", "TERN_IMAP_RESYNC_INTERVAL", "5m", SettingType::kDuration,
        "while Redis is reachable: resync a selected mailbox this often even without a notice"},
-      {"backend-timeout", "TERN_BACKEND_TIMEOUT", "10s", SettingType::kDuration,
-       "deadline of each authd/metad/blobd call, retries included"},
       {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
        SettingType::kInt, "open connections allowed from one client IP address"},
   };
   s.insert(s.end(), own.begin(), own.end());
+  const std::vector<SettingSpec> backends = tern::common::FrontendBackendSettings();
+  s.insert(s.end(), backends.begin(), backends.end());
   return s;
 }
 
@@ -81,35 +68,14 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   st.max_connections_per_address =
       static_cast<int>(std::max<int64_t>(1, cfg.GetInt("max-connections-per-address")));
 
-  const tern::common::TlsFiles grpc_tls{
-      cfg.GetString("grpc-tls-cert"), cfg.GetString("grpc-tls-key"), cfg.GetString("grpc-tls-ca")};
-  std::vector<std::pair<std::string, std::shared_ptr<grpc::Channel>>> channels;
-  for (const char* name : {"authd-addr", "metad-addr", "blobd-addr"}) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> ch =
-        tern::common::MakeChannel(cfg.GetString(name), grpc_tls);
-    if (!ch.ok()) return ch.status();
-    channels.emplace_back(name, *ch);
-  }
-  context->auth = tern::auth::v1::AuthService::NewStub(channels[0].second);
-  context->metad = tern::metadata::v1::MetadataService::NewStub(channels[1].second);
-  context->blobd = tern::blob::v1::BlobService::NewStub(channels[2].second);
-  for (const auto& [name, channel] : channels) {
-    std::string check = name;
-    check.resize(check.size() - 5);  // "authd-addr" -> "authd"
-    rt.readiness().AddCheck(check, [channel](absl::Duration timeout) {
-      if (channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
-        return absl::OkStatus();
-      }
-      return absl::UnavailableError("not connected");
-    });
-  }
-
-  if (!cfg.GetString("tls-cert").empty()) {
-    absl::StatusOr<tern::common::SslCtxPtr> ssl = tern::common::MakeServerTlsContext(
-        {cfg.GetString("tls-cert"), cfg.GetString("tls-key"), ""});
-    if (!ssl.ok()) return ssl.status();
-    context->tls = std::make_unique<asio::ssl::context>(ssl->release());
-  }
+  absl::StatusOr<tern::common::Backends> backends = tern::common::ConnectBackends(cfg, rt);
+  if (!backends.ok()) return backends.status();
+  context->auth = std::move(backends->auth);
+  context->metad = std::move(backends->metad);
+  context->blobd = std::move(backends->blobd);
+  absl::StatusOr<std::unique_ptr<asio::ssl::context>> tls = tern::common::ClientTlsContext(cfg);
+  if (!tls.ok()) return tls.status();
+  context->tls = std::move(*tls);
 
   context->metrics = rt.Own(std::make_unique<ImapMetrics>(rt.metrics()));
   auto* notifier =
@@ -124,8 +90,7 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
         /*critical=*/false);
   }
 
-  int threads = static_cast<int>(cfg.GetInt("threads"));
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = tern::common::EventThreads(cfg);
   if (!cfg.GetString("imaps-listen").empty() && !context->tls) {
     return absl::InvalidArgumentError("--imaps-listen needs --tls-cert and --tls-key");
   }

@@ -15,6 +15,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/common/mechanisms_cache.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
@@ -49,21 +50,6 @@ struct ImapMetrics {
   prometheus::Counter& notices;
 };
 
-// authd's ListMechanisms answer per (TLS, loopback), kept for a minute.
-class MechanismsCache {
- public:
-  std::optional<auth::v1::ListMechanismsResponse> Get(bool tls, bool loopback);
-  void Put(bool tls, bool loopback, const auth::v1::ListMechanismsResponse& response);
-
- private:
-  struct Entry {
-    auth::v1::ListMechanismsResponse response;
-    std::chrono::steady_clock::time_point expires;
-  };
-  std::mutex mu_;
-  std::optional<Entry> entries_[4];
-};
-
 struct ServerContext {
   ImapSettings settings;
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
@@ -72,7 +58,7 @@ struct ServerContext {
   std::unique_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no IMAPS
   ChangeNotifier* notifier = nullptr;
   ImapMetrics* metrics = nullptr;
-  MechanismsCache mechanisms_cache;
+  common::MechanismsCache mechanisms_cache;
 };
 
 }  // namespace tern::imap::server

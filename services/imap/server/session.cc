@@ -1,7 +1,5 @@
 #include "services/imap/server/session.h"
 
-#include <openssl/ssl.h>
-
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
@@ -42,7 +40,7 @@ MessageFlags FromProto(const md::Flags& flags) {
 Session::Session(ServerContext& server, common::Accepted connection)
     : server_(server),
       strand_(asio::make_strand(connection.socket.get_executor())),
-      socket_(std::move(connection.socket)),
+      stream_(std::move(connection.socket), strand_),
       implicit_tls_(connection.implicit_tls),
       peer_(std::move(connection.peer)),
       local_(std::move(connection.local)),
@@ -64,8 +62,7 @@ void Session::Notify() {
 void Session::Shutdown() {
   shutdown_ = true;
   wake_.try_send(asio::error_code{}, true);
-  asio::error_code ignored;
-  socket_.cancel(ignored);
+  stream_.Cancel();
 }
 
 std::chrono::steady_clock::duration Session::PollInterval() const {
@@ -106,46 +103,22 @@ void Session::Bad(std::string_view text, std::string_view code) {
 }
 
 asio::awaitable<bool> Session::Flush() {
-  if (out_.empty()) co_return true;
   // A client that stops reading must not hold the session (and out_) forever.
-  asio::steady_timer timer(strand_, kWriteTimeout);
-  bool ok = false;
-  if (tls_) {
-    auto result =
-        co_await (asio::async_write(*tls_, asio::buffer(out_), kUse) || timer.async_wait(kUse));
-    ok = result.index() == 0 && !std::get<0>(std::get<0>(result));
-  } else {
-    auto result =
-        co_await (asio::async_write(socket_, asio::buffer(out_), kUse) || timer.async_wait(kUse));
-    ok = result.index() == 0 && !std::get<0>(std::get<0>(result));
-  }
-  out_.clear();
-  if (out_.capacity() > (256 << 10)) out_.shrink_to_fit();
-  if (!ok) {
-    closing_ = true;
-    co_return false;
-  }
-  co_return true;
+  const bool ok = co_await stream_.Write(out_, kWriteTimeout);
+  if (!ok) closing_ = true;
+  co_return ok;
 }
 
 // ---- input ----
 
-// Bytes the TLS layer already holds (decrypted, or received and not yet decrypted), which a
-// readiness wait on the socket would not see.
-bool Session::TlsBuffered() const {
-  if (!tls_) return false;
-  SSL* ssl = tls_->native_handle();
-  return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
-}
-
 asio::awaitable<Session::Wait> Session::WaitInputOrNotice(
     std::chrono::steady_clock::duration timeout) {
-  if (TlsBuffered() || in_pos_ < in_.size()) co_return Wait::kInput;
+  if (stream_.HasBufferedInput()) co_return Wait::kInput;
   if (shutdown_) co_return Wait::kClosed;
   if (notified_) co_return Wait::kNotified;
   asio::steady_timer timer(strand_, timeout);
   for (;;) {
-    auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
+    auto result = co_await (stream_.socket().async_wait(asio::socket_base::wait_read, kUse) ||
                             timer.async_wait(kUse) || wake_.async_receive(kUse));
     if (shutdown_) co_return Wait::kClosed;
     switch (result.index()) {
@@ -162,50 +135,12 @@ asio::awaitable<Session::Wait> Session::WaitInputOrNotice(
   }
 }
 
-// Reads what the socket has into in_. False at end of stream, error or timeout (timed_out
-// tells which).
+// Reads what the connection has into the stream's input. False at end of stream, error or
+// timeout (timed_out_ tells which).
 asio::awaitable<bool> Session::ReadMore(std::chrono::steady_clock::duration timeout) {
-  for (;;) {
-    if (!TlsBuffered()) {
-      asio::steady_timer timer(strand_, timeout);
-      auto result = co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) ||
-                              timer.async_wait(kUse));
-      if (shutdown_) co_return false;
-      if (result.index() == 1) {
-        timed_out_ = true;
-        co_return false;
-      }
-      if (std::get<0>(std::get<0>(result))) co_return false;
-    }
-    asio::error_code ec;
-    size_t n = 0;
-    if (tls_) {
-      tls_buffer_.resize(16384);
-      // A partial TLS record must not hang the session: the same timeout applies.
-      asio::steady_timer timer(strand_, timeout);
-      auto result = co_await (tls_->async_read_some(asio::buffer(tls_buffer_), kUse) ||
-                              timer.async_wait(kUse));
-      if (result.index() == 1) {
-        timed_out_ = true;
-        co_return false;
-      }
-      std::tie(ec, n) = std::get<0>(result);
-      if (ec) co_return false;
-      CompactInput();
-      in_.append(tls_buffer_.data(), n);
-      co_return true;
-    }
-    // Plaintext: read into a per-thread buffer once the socket is readable, so an idle
-    // connection holds no read buffer at all.
-    thread_local char buffer[16384];
-    socket_.non_blocking(true, ec);
-    n = socket_.read_some(asio::buffer(buffer), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) co_return false;
-    CompactInput();
-    in_.append(buffer, n);
-    co_return true;
-  }
+  const common::ClientStream::Read read = co_await stream_.ReadMore(timeout);
+  if (read == common::ClientStream::Read::kTimeout) timed_out_ = true;
+  co_return read == common::ClientStream::Read::kData;
 }
 
 asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
@@ -222,11 +157,11 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
       co_return event;
     }
     if (parser_.closed() || closing_) co_return std::nullopt;
-    if (in_pos_ < in_.size()) {
+    if (!stream_.pending().empty()) {
       // Literal bytes go in bulk; otherwise one line at a time: a command ends at the end
       // of what was fed, so bytes after it (IDLE's DONE, an AUTHENTICATE response) stay in
-      // in_ for the command to read raw.
-      const std::string_view pending = std::string_view(in_).substr(in_pos_);
+      // the input for the command to read raw.
+      const std::string_view pending = stream_.pending();
       size_t len =
           static_cast<size_t>(std::min<uint64_t>(parser_.literal_remaining(), pending.size()));
       if (len == 0) {
@@ -235,7 +170,7 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
       }
       std::vector<protocol::Event> events;
       parser_.Feed(pending.substr(0, len), events);
-      in_pos_ += len;
+      stream_.Consume(len);
       for (auto& e : events) events_.push_back(std::move(e));
       continue;
     }
@@ -267,28 +202,19 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
   }
 }
 
-void Session::CompactInput() {
-  if (in_pos_ == 0) return;
-  in_.erase(0, in_pos_);
-  in_pos_ = 0;
-  if (in_.empty() && in_.capacity() > (64 << 10)) in_.shrink_to_fit();
-}
-
 std::chrono::steady_clock::duration Session::RenewIn() const {
   if (state_ == protocol::SessionState::kNotAuthenticated) return std::chrono::hours(24);
-  const absl::Duration left = token_expires_ - token_lifetime_ / 2 - absl::Now();
-  return std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1),
-                                                       absl::ToChronoSeconds(left));
+  return token_.RenewIn();
 }
 
 asio::awaitable<std::optional<std::string>> Session::ReadRawLine(size_t max_bytes) {
   for (;;) {
-    const std::string_view pending = std::string_view(in_).substr(in_pos_);
+    const std::string_view pending = stream_.pending();
     const size_t lf = pending.find('\n');
     if (lf != std::string::npos) {
       if (lf > max_bytes) co_return std::nullopt;
       std::string line(pending.substr(0, lf));
-      in_pos_ += lf + 1;
+      stream_.Consume(lf + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       co_return line;
     }
@@ -302,24 +228,14 @@ asio::awaitable<std::optional<std::string>> Session::ReadRawLine(size_t max_byte
 }
 
 asio::awaitable<bool> Session::StartTls() {
-  if (!server_.tls || tls_) co_return false;
-  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *server_.tls);
-  asio::error_code ec;
-  socket_.non_blocking(false, ec);
-  asio::steady_timer timer(strand_, server_.settings.login_timeout);
-  auto result = co_await (tls_->async_handshake(asio::ssl::stream_base::server, kUse) ||
-                          timer.async_wait(kUse));
-  if (result.index() != 0 || std::get<0>(std::get<0>(result))) {
-    common::LogInfo("imap tls handshake failed", {{"session", id_}, {"peer", peer_}});
-    co_return false;
-  }
-  // Anything the client sent before the handshake must not be taken as protected
-  // (RFC 3501 6.2.1; a STARTTLS command-injection defence).
-  in_.clear();
-  in_pos_ = 0;
+  if (!server_.tls || stream_.tls()) co_return false;
+  // The stream drops what the client sent before the handshake: it must not be taken as
+  // protected (RFC 3501 6.2.1; a STARTTLS command-injection defence).
+  const bool ok = co_await stream_.StartTls(*server_.tls, server_.settings.login_timeout);
   events_.clear();
   mechanisms_.reset();
-  co_return true;
+  if (!ok) common::LogInfo("imap tls handshake failed", {{"session", id_}, {"peer", peer_}});
+  co_return ok;
 }
 
 // ---- capabilities, authentication ----
@@ -330,11 +246,11 @@ asio::awaitable<std::string> Session::Capabilities() {
       "SPECIAL-USE";
   CatAppend(caps, " APPENDLIMIT=", server_.settings.append_limit);
   if (state_ != protocol::SessionState::kNotAuthenticated) co_return caps;
-  if (server_.tls && !tls_) caps += " STARTTLS";
+  if (server_.tls && !stream_.tls()) caps += " STARTTLS";
   if (!mechanisms_) {
     // The answer depends only on TLS and loopback (auth.proto ListMechanisms), so the
     // process keeps it for a minute instead of asking authd at every greeting.
-    mechanisms_ = server_.mechanisms_cache.Get(tls_ != nullptr, loopback_);
+    mechanisms_ = server_.mechanisms_cache.Get(stream_.tls(), loopback_);
   }
   if (!mechanisms_) {
     auth::v1::ListMechanismsRequest req;
@@ -346,7 +262,7 @@ asio::awaitable<std::string> Session::Capabilities() {
           server_.auth->async()->ListMechanisms(ctx, &req, &resp, std::move(done));
         });
     if (outcome.ok()) {
-      server_.mechanisms_cache.Put(tls_ != nullptr, loopback_, resp);
+      server_.mechanisms_cache.Put(stream_.tls(), loopback_, resp);
       mechanisms_ = std::move(resp);
     } else {
       common::LogWarn("imap: authd ListMechanisms failed",
@@ -366,16 +282,14 @@ auth::v1::ConnectionInfo Session::Connection() const {
   info.set_protocol(auth::v1::PROTOCOL_IMAP);
   info.set_client_address(peer_);
   info.set_local_address(local_);
-  info.set_tls(tls_ != nullptr);
+  info.set_tls(stream_.tls());
   info.set_frontend_instance(server_.settings.instance);
   info.set_session_id(id_);
   return info;
 }
 
 void Session::LoggedIn(const auth::v1::Session& session) {
-  token_ = session.token();
-  token_expires_ = absl::FromUnixSeconds(session.expires_at().seconds());
-  token_lifetime_ = token_expires_ - absl::Now();
+  token_.Set(session);
   parser_.SetMaxLiteral(server_.settings.append_limit);
   user_id_ = session.user_id();
   user_ = session.canonical_address();
@@ -391,36 +305,15 @@ common::CallPolicy Session::Policy(bool idempotent) const {
 }
 
 asio::awaitable<std::optional<common::CallMeta>> Session::Meta() {
-  // Renewed at half its lifetime, so a quiet session never holds an expired token (authd
-  // refuses to renew one).
-  if (absl::Now() >= token_expires_ - token_lifetime_ / 2) {
-    auth::v1::RenewTokenRequest req;
-    auth::v1::RenewTokenResponse resp;
-    const common::CallMeta meta{.request_id = id_, .session_token = token_};
-    Outcome outcome = co_await Call(
-        Policy(true), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-          server_.auth->async()->RenewToken(ctx, &req, &resp, std::move(done));
-        });
-    if (!outcome.ok()) {
-      const auto code = outcome.status.error_code();
-      if (code == grpc::StatusCode::UNAUTHENTICATED ||
-          code == grpc::StatusCode::PERMISSION_DENIED || absl::Now() >= token_expires_) {
-        common::LogInfo(
-            "imap: session token not renewed",
-            {{"session", id_}, {"user", user_}, {"error", outcome.status.error_message()}});
-        Untagged("BYE [UNAVAILABLE] Session expired, please log in again");
-        closing_ = true;
-        co_return std::nullopt;
-      }
-      // Transient: the current token is still valid for a while.
-    } else {
-      token_ = resp.session().token();
-      token_expires_ = absl::FromUnixSeconds(resp.session().expires_at().seconds());
-      token_lifetime_ = token_expires_ - absl::Now();
-    }
+  const common::SessionToken::Renewal renewal =
+      co_await token_.RenewIfDue(*server_.auth, Policy(true), id_);
+  if (renewal == common::SessionToken::Renewal::kExpired) {
+    Untagged("BYE [UNAVAILABLE] Session expired, please log in again");
+    closing_ = true;
+    co_return std::nullopt;
   }
   std::optional<common::CallMeta> meta(
-      common::CallMeta{.request_id = request_id_, .session_token = token_});
+      common::CallMeta{.request_id = request_id_, .session_token = token_.token()});
   co_return meta;
 }
 
@@ -743,13 +636,7 @@ asio::awaitable<void> Session::Run() {
   }
   co_await Flush();
   Deselect();
-  asio::error_code ec;
-  if (tls_ && ok && !shutdown_) {
-    asio::steady_timer timer(strand_, std::chrono::seconds(2));
-    co_await (tls_->async_shutdown(kUse) || timer.async_wait(kUse));
-  }
-  socket_.shutdown(asio::socket_base::shutdown_both, ec);
-  socket_.close(ec);
+  co_await stream_.Close(!ok || shutdown_);
   if (server_.metrics) server_.metrics->connections.Decrement();
   common::LogDebug("imap session ended", {{"session", id_}, {"peer", peer_}});
 }

@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "services/common/client_stream.h"
 #include "services/common/frontend_server.h"
 #include "services/common/grpc_client.h"
+#include "services/common/session_token.h"
 #include "services/imap/protocol/commands.h"
 #include "services/imap/protocol/encoder.h"
 #include "services/imap/protocol/parser.h"
@@ -61,7 +63,7 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   ServerContext& server() { return server_; }
   protocol::SessionState state() const { return state_; }
   const std::string& tag() const { return tag_; }
-  bool tls() const { return tls_ != nullptr; }
+  bool tls() const { return stream_.tls(); }
   bool loopback() const { return loopback_; }
   const std::string& peer() const { return peer_; }
   const std::string& id() const override { return id_; }
@@ -138,15 +140,12 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   asio::awaitable<bool> ReadMore(std::chrono::steady_clock::duration timeout);
   asio::awaitable<void> Dispatch(protocol::Command& command);
   std::chrono::steady_clock::duration IdleTimeout() const;
-  void CompactInput();
-  bool TlsBuffered() const;
   void Status(std::string_view tag, protocol::Status status, std::string_view code,
               std::string_view text);
 
   ServerContext& server_;
   asio::strand<asio::any_io_executor> strand_;
-  asio::ip::tcp::socket socket_;
-  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  common::ClientStream stream_;
   bool implicit_tls_;
   std::string peer_;
   std::string local_;
@@ -155,8 +154,6 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
 
   protocol::Parser parser_;
   std::deque<protocol::Event> events_;
-  std::string in_;
-  size_t in_pos_ = 0;  // bytes of in_ already consumed
   std::string out_;
   std::string tag_;
   protocol::SessionState state_ = protocol::SessionState::kNotAuthenticated;
@@ -167,9 +164,7 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   bool notified_ = false;
   asio::experimental::channel<void(asio::error_code, bool)> wake_;
 
-  std::string token_;
-  absl::Time token_expires_;
-  absl::Duration token_lifetime_;
+  common::SessionToken token_;
   std::chrono::steady_clock::time_point login_deadline_;
   uint64_t user_id_ = 0;
   std::string user_;
@@ -184,7 +179,6 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   bool skip_tagged_ = false;
   bool start_tls_ = false;
   bool timed_out_ = false;
-  std::vector<char> tls_buffer_;
   std::optional<auth::v1::ListMechanismsResponse> mechanisms_;
 
   Selected selected_;

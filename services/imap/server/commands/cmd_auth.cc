@@ -1,8 +1,8 @@
 // STARTTLS, LOGIN and AUTHENTICATE (RFC 3501 6.2; SASL-IR RFC 4959). Credentials are checked
 // by tern-authd; this front-end only carries the exchange and never logs a secret.
 
-#include "absl/strings/escaping.h"
 #include "services/common/log.h"
+#include "services/common/sasl.h"
 #include "services/common/strings.h"
 #include "services/imap/server/command_table.h"
 #include "services/imap/server/session.h"
@@ -13,20 +13,6 @@ namespace {
 using auth::v1::SaslStep;
 
 constexpr size_t kMaxSaslLine = 16384;
-
-std::string Base64(std::string_view raw) { return absl::Base64Escape(std::string(raw)); }
-
-// Strict RFC 4648 base64: the padding must be right and nothing else may appear.
-bool DecodeBase64(std::string_view text, std::string& out) {
-  if (text.size() % 4 != 0) return false;
-  for (char c : text) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-          c == '/' || c == '=')) {
-      return false;
-    }
-  }
-  return absl::Base64Unescape(std::string(text), &out);
-}
 
 // The answer to a failed login (RFC 5530 codes; auth.proto SaslStep.FailureReason).
 void Refuse(Session& s, const SaslStep& step) {
@@ -119,90 +105,49 @@ asio::awaitable<void> CmdAuthenticate(Session& s, const protocol::Command& c) {
       co_return;
     }
     std::string decoded;
-    if (ir.text != "=" && !DecodeBase64(ir.text, decoded)) {
+    if (ir.text != "=" && !common::DecodeStrictBase64(ir.text, decoded)) {
       s.Bad("Initial response is not valid base64");
       co_return;
     }
     start.set_initial_response(decoded);
   }
-  SaslStep step;
+  const common::SaslChallenge challenge =
+      [&s](const std::string& base64) -> asio::awaitable<std::optional<std::string>> {
+    protocol::AppendContinuation(s.out(), base64);
+    std::optional<std::string> line = co_await s.ReadRawLine(kMaxSaslLine);
+    co_return line;
+  };
   const common::CallMeta meta{.request_id = s.id()};
-  Outcome outcome = co_await Call(
-      s.Policy(false), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        s.server().auth->async()->SaslStart(ctx, &start, &step, std::move(done));
-      });
-  for (int round = 0; outcome.ok() && step.outcome() == SaslStep::OUTCOME_CONTINUE; ++round) {
-    if (round > 10) {
-      s.Bad("Too many authentication steps");
-      co_return;
-    }
-    protocol::AppendContinuation(s.out(), Base64(step.challenge()));
-    std::optional<std::string> line = co_await s.ReadRawLine(kMaxSaslLine);
-    if (!line) {
-      s.RequestClose();
-      {
-        s.Bad("Authentication response too long or connection lost");
-        co_return;
-      }
-    }
-    auth::v1::SaslContinueRequest next;
-    next.set_exchange_state(step.exchange_state());
-    *next.mutable_connection() = s.Connection();
-    if (*line == "*") {
+  common::SaslResult result =
+      co_await common::RunSasl(*s.server().auth, s.Policy(false), meta, start, challenge);
+  switch (result.end) {
+    case common::SaslResult::End::kFinished:
+      break;
+    case common::SaslResult::End::kCancelled:
       // RFC 3501 6.2.2: the client cancelled; the tagged response is BAD.
-      {
-        s.Bad("Authentication cancelled");
-        co_return;
-      }
-    }
-    std::string decoded;
-    if (!DecodeBase64(*line, decoded)) {
-      s.Bad("Response is not valid base64");
-      co_return;
-    }
-    next.set_client_response(decoded);
-    step.Clear();
-    outcome =
-        co_await Call(s.Policy(false), meta,
-                      [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-                        s.server().auth->async()->SaslContinue(ctx, &next, &step, std::move(done));
-                      });
-  }
-  if (!outcome.ok()) {
-    common::LogWarn("imap: authd SASL call failed",
-                    {{"session", s.id()}, {"error", outcome.status.error_message()}});
-    {
-      s.No("Authentication is temporarily unavailable", protocol::code::kUnavailable);
-      co_return;
-    }
-  }
-  // A final message from the server (SCRAM server-final, RFC 5802 5; OAUTHBEARER error,
-  // RFC 7628 3.2.2) travels as one more continuation; the client answers with an empty line
-  // (or, for OAUTHBEARER, 0x01).
-  const bool has_final = step.outcome() == SaslStep::OUTCOME_SUCCESS ? step.has_server_final()
-                                                                     : step.has_failure_challenge();
-  if (has_final) {
-    protocol::AppendContinuation(
-        s.out(), Base64(step.outcome() == SaslStep::OUTCOME_SUCCESS ? step.server_final()
-                                                                    : step.failure_challenge()));
-    std::optional<std::string> line = co_await s.ReadRawLine(kMaxSaslLine);
-    if (!line) {
-      s.RequestClose();
-      {
-        s.Bad("Connection lost during authentication");
-        co_return;
-      }
-    }
-    if (*line == "*") {
       s.Bad("Authentication cancelled");
       co_return;
-    }
+    case common::SaslResult::End::kMalformed:
+      s.Bad("Response is not valid base64");
+      co_return;
+    case common::SaslResult::End::kLost:
+      s.RequestClose();
+      s.Bad("Authentication response too long or connection lost");
+      co_return;
+    case common::SaslResult::End::kTooManySteps:
+      s.Bad("Too many authentication steps");
+      co_return;
+    case common::SaslResult::End::kBackendError:
+      common::LogWarn("imap: authd SASL call failed",
+                      {{"session", s.id()}, {"error", result.outcome.status.error_message()}});
+      s.No("Authentication is temporarily unavailable", protocol::code::kUnavailable);
+      co_return;
   }
-  if (step.outcome() == SaslStep::OUTCOME_SUCCESS) {
-    co_await Succeed(s, step);
+  if (result.step.outcome() == SaslStep::OUTCOME_SUCCESS) {
+    co_await Succeed(s, result.step);
     co_return;
   }
-  Refuse(s, step);
+  Refuse(s, result.step);
 }
 
 }  // namespace tern::imap::server

@@ -1,0 +1,38 @@
+#pragma once
+
+// The wiring every protocol front-end (tern-imapd, tern-pop3d) shares: its settings for the
+// backends and TLS, the gRPC stubs with their readiness checks, the TLS context clients
+// see, and the number of event-loop threads.
+
+#include <asio/ssl.hpp>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/common/config.h"
+#include "services/common/service_runtime.h"
+#include "tern/auth/v1/auth.grpc.pb.h"
+#include "tern/blob/v1/blob.grpc.pb.h"
+#include "tern/metadata/v1/metadata.grpc.pb.h"
+
+namespace tern::common {
+
+// tls-cert, tls-key, authd-addr, metad-addr, blobd-addr, threads, backend-timeout.
+std::vector<SettingSpec> FrontendBackendSettings();
+
+struct Backends {
+  std::unique_ptr<auth::v1::AuthService::Stub> auth;
+  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::unique_ptr<blob::v1::BlobService::Stub> blobd;
+};
+
+// Channels to authd, metad and blobd (grpc-tls-* when set), each with a readiness check.
+absl::StatusOr<Backends> ConnectBackends(const Config& cfg, ServiceRuntime& rt);
+
+// The TLS context of --tls-cert/--tls-key; null when no certificate is configured.
+absl::StatusOr<std::unique_ptr<asio::ssl::context>> ClientTlsContext(const Config& cfg);
+
+// --threads, 0 meaning one per core.
+int EventThreads(const Config& cfg);
+
+}  // namespace tern::common
