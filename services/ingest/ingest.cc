@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "services/pop3/protocol/encoder.h"
 
 namespace tern::ingest {
 namespace {
@@ -146,6 +147,9 @@ v1::ParsedMessage ToProto(const mime::ParsedMessage& parsed, std::string_view ra
       h->set_raw(std::string(raw.substr(f.start, f.end - f.start)));
   }
   for (const std::string& n : DefaultCachedHeaders()) out.add_cached_header_names(n);
+  // What POP3 STAT/LIST report (RFC 1939 11): a message stored with bare LF is sent, and
+  // counted, with CRLF.
+  out.set_crlf_size(pop3::protocol::NormalizedSize(raw));
   return out;
 }
 

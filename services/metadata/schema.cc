@@ -114,10 +114,17 @@ CREATE TABLE maildrop_locks (
 );
 )sql";
 
+// Version 4: the size POP3 reports (ParsedMessage.crlf_size), a column so that a maildrop
+// listing reads no parsed structures. NULL for rows stored before it: the raw size counts.
+constexpr char kCrlfSize[] = R"sql(
+ALTER TABLE messages ADD COLUMN crlf_size bigint;
+)sql";
+
 constexpr common::Migration kMigrations[] = {
     {1, "users", kUsers},
     {2, "mailboxes", kMailboxes},
     {3, "gc_and_locks", kGcAndLocks},
+    {4, "crlf_size", kCrlfSize},
 };
 
 }  // namespace

@@ -376,13 +376,14 @@ struct NewMessage {
   int64_t internal_micros;
   int32_t tz_offset;
   std::string parsed;  // serialized ParsedMessage
+  uint64_t crlf_size;  // ParsedMessage.crlf_size; 0 = unknown (stored as NULL)
 };
 
 // One INSERT for the whole batch.
 void InsertMessages(pqxx::work& txn, uint64_t mailbox, uint64_t modseq,
                     const std::vector<NewMessage>& msgs) {
   std::vector<uint64_t> uids, flags, sizes;
-  std::vector<int64_t> dates, tz;
+  std::vector<int64_t> dates, tz, crlf_sizes;
   std::vector<std::string> keywords, blobs, parsed;
   for (const NewMessage& m : msgs) {
     uids.push_back(m.uid);
@@ -393,18 +394,19 @@ void InsertMessages(pqxx::work& txn, uint64_t mailbox, uint64_t modseq,
     keywords.push_back(m.keywords);
     blobs.push_back(m.blob_id);
     parsed.push_back(absl::BytesToHexString(ToAbsl(m.parsed)));
+    crlf_sizes.push_back(static_cast<int64_t>(m.crlf_size));
   }
   txn.exec_params(
       "INSERT INTO messages (mailbox_id, uid, modseq, system_flags, keywords, blob_id, size,"
-      " internal_date, tz_offset_min, parsed)"
+      " internal_date, tz_offset_min, parsed, crlf_size)"
       " SELECT $1, v.uid, $2, v.flags, string_to_array(v.kw, ' '), v.blob, v.size,"
-      " to_timestamp(v.micros / 1000000.0), v.tz, decode(v.parsed, 'hex')"
+      " to_timestamp(v.micros / 1000000.0), v.tz, decode(v.parsed, 'hex'), NULLIF(v.crlf, 0)"
       " FROM unnest($3::bigint[], $4::integer[], $5::text[], $6::text[], $7::bigint[],"
-      " $8::bigint[], $9::integer[], $10::text[]) AS v(uid, flags, kw, blob, size, micros, tz,"
-      " parsed)",
+      " $8::bigint[], $9::integer[], $10::text[], $11::bigint[]) AS v(uid, flags, kw, blob,"
+      " size, micros, tz, parsed, crlf)",
       static_cast<int64_t>(mailbox), static_cast<int64_t>(modseq), IntArray(uids), IntArray(flags),
       TextArray(keywords), TextArray(blobs), IntArray(sizes), IntArray(dates), IntArray(tz),
-      TextArray(parsed));
+      TextArray(parsed), IntArray(crlf_sizes));
 }
 
 // Allocates n consecutive UIDs (the mailbox row is locked).
@@ -609,9 +611,9 @@ absl::StatusOr<v1::Mailbox> MetadataStore::RenameMailbox(uint64_t user, const st
         if (!first.ok()) return first.status();
         txn.exec_params(
             "INSERT INTO messages (mailbox_id, uid, modseq, system_flags, keywords, blob_id,"
-            " size, internal_date, tz_offset_min, parsed)"
+            " size, internal_date, tz_offset_min, parsed, crlf_size)"
             " SELECT $2, $3 + row_number() OVER (ORDER BY uid) - 1, $4, system_flags, keywords,"
-            " blob_id, size, internal_date, tz_offset_min, parsed FROM messages"
+            " blob_id, size, internal_date, tz_offset_min, parsed, crlf_size FROM messages"
             " WHERE mailbox_id = $1",
             static_cast<int64_t>(old_box->id), static_cast<int64_t>(target.id),
             static_cast<int64_t>(*first), static_cast<int64_t>(modseq));
@@ -991,7 +993,7 @@ absl::StatusOr<std::vector<v1::MessageMeta>> MetadataStore::Fetch(
         const pqxx::result rows = txn.exec_params(
             Cat("SELECT m.uid, m.system_flags, array_to_string(m.keywords, ' '), m.modseq,"
                 " (extract(epoch FROM m.internal_date) * 1000000)::bigint, m.tz_offset_min, m.size,"
-                " m.blob_id, ",
+                " m.blob_id, COALESCE(m.crlf_size, m.size), ",
                 (a.envelope() || a.body_structure() || a.part_offsets() ||
                  !a.header_fields().empty())
                     ? "m.parsed"
@@ -1024,9 +1026,10 @@ absl::StatusOr<std::vector<v1::MessageMeta>> MetadataStore::Fetch(
               SetTime(meta.mutable_blob_grant_expires_at(), grant_expiry);
             }
           }
-          if (!r[8].is_null()) {
+          if (a.pop3_size()) meta.set_pop3_size(r[8].as<uint64_t>());
+          if (!r[9].is_null()) {
             v1::ParsedMessage parsed;
-            parsed.ParseFromString(pqxx::binarystring(r[8]).str());
+            parsed.ParseFromString(pqxx::binarystring(r[9]).str());
             if (a.envelope()) *meta.mutable_envelope() = parsed.envelope();
             if (a.body_structure()) *meta.mutable_body_structure() = parsed.body_structure();
             if (a.part_offsets()) *meta.mutable_part_offsets() = parsed.part_offsets();
@@ -1251,7 +1254,7 @@ absl::StatusOr<v1::AppendMessagesResponse> MetadataStore::Append(
                                       : now;
           msgs.push_back({uid++, item.flags().system(), Join(*kw, ' '), item.blob_id(), item.size(),
                           absl::ToUnixMicros(date), item.internal_date_utc_offset_minutes(),
-                          item.parsed().SerializeAsString()});
+                          item.parsed().SerializeAsString(), item.parsed().crlf_size()});
         }
         if (keywords_added) SaveKeywords(txn, *m);
         const uint64_t modseq = BumpModseq(txn, *m);
@@ -1352,9 +1355,9 @@ absl::StatusOr<v1::MoveMessagesResponse> MetadataStore::CopyOrMove(
       const uint64_t dst_modseq = BumpModseq(txn, target);
       txn.exec_params(
           "INSERT INTO messages (mailbox_id, uid, modseq, system_flags, keywords, blob_id, size,"
-          " internal_date, tz_offset_min, parsed)"
+          " internal_date, tz_offset_min, parsed, crlf_size)"
           " SELECT $2, v.nu, $5, v.f, string_to_array(v.k, ' '), m.blob_id, m.size,"
-          " m.internal_date, m.tz_offset_min, m.parsed FROM messages m JOIN"
+          " m.internal_date, m.tz_offset_min, m.parsed, m.crlf_size FROM messages m JOIN"
           " unnest($3::bigint[], $4::bigint[], $6::integer[], $7::text[]) AS v(ou, nu, f, k)"
           " ON m.uid = v.ou WHERE m.mailbox_id = $1",
           static_cast<int64_t>(src->id), static_cast<int64_t>(target.id), IntArray(src_uids),

@@ -1065,6 +1065,34 @@ TEST_F(MetadataServiceTest, BlobGcDeletesOnlyUnreferencedOldBlobs) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+// POP3 reports sizes with every line ending counted as CRLF (RFC 1939 11): metad serves
+// the size ingest computed, so a maildrop listing reads no blob.
+TEST_F(MetadataServiceTest, FetchServesPop3Size) {
+  ASSERT_TRUE(Create(Alice(), "Pop3Sizes").ok());
+  const std::vector<std::string> bodies = {"Subject: crlf\r\n\r\nbody\r\n",
+                                           "Subject: lf\n\nline one\nline two\n"};
+  v1::AppendMessagesResponse app;
+  ASSERT_TRUE(Append(Alice(), "Pop3Sizes", bodies, "pop3-size", &app).ok());
+  Ctx ctx(Alice());
+  v1::FetchMessagesRequest fetch;
+  fetch.set_mailbox_id(app.mailbox_id());
+  fetch.set_uidvalidity(app.uidvalidity());
+  fetch.mutable_uid_set()->add_ranges()->set_first(1);
+  fetch.mutable_attributes()->set_size(true);
+  fetch.mutable_attributes()->set_pop3_size(true);
+  auto reader = meta_->FetchMessages(&ctx.ctx, fetch);
+  std::vector<v1::MessageMeta> metas;
+  v1::FetchMessagesResponse batch;
+  while (reader->Read(&batch))
+    metas.insert(metas.end(), batch.messages().begin(), batch.messages().end());
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(metas.size(), 2u);
+  EXPECT_EQ(metas[0].size(), bodies[0].size());
+  EXPECT_EQ(metas[0].pop3_size(), bodies[0].size());
+  EXPECT_EQ(metas[1].size(), bodies[1].size());
+  EXPECT_EQ(metas[1].pop3_size(), bodies[1].size() + 4);  // four LF sent as CRLF
+}
+
 TEST_F(MetadataServiceTest, AcknowledgedAppendsSurviveKillDashNine) {
   ASSERT_TRUE(Create(Alice(), "Crash").ok());
   std::mutex mu;

@@ -95,5 +95,16 @@ TEST(IngestTest, NestedMessageGetsEnvelopeStructureAndHeaderCache) {
   CheckOffsetsAgreeWithSections(raw, "nested");
 }
 
+// RFC 1939 11: POP3 reports every line ending as CRLF, so a message stored with bare LF (an
+// IMAP APPEND from a Unix client) has a larger POP3 size than its stored size.
+TEST(IngestTest, CrlfSizeCountsLineEndingsAsCrlf) {
+  EXPECT_EQ(Ingest("Subject: a\r\n\r\nbody\r\n").crlf_size(), 20u);
+  EXPECT_EQ(Ingest("Subject: a\n\nbody\n").crlf_size(), 20u);
+  // A last line without a line ending gets the CRLF the server sends.
+  EXPECT_EQ(Ingest("Subject: a\r\n\r\nbody").crlf_size(), 20u);
+  // Mixed: a bare CR is a line ending too.
+  EXPECT_EQ(Ingest("Subject: a\r\rbody\r\n").crlf_size(), 20u);
+}
+
 }  // namespace
 }  // namespace tern::ingest
