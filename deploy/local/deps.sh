@@ -12,8 +12,8 @@ packages=(
   libargon2-dev libasio-dev nlohmann-json3-dev
   # servers and tools the local cluster and the tests start
   postgresql redis-server openssl curl ca-certificates python3 util-linux procps hostname
-  # real IMAP clients the integration tests drive
-  isync offlineimap3
+  # real IMAP and POP3 clients the integration tests drive
+  isync offlineimap3 fetchmail getmail6 mpop
 )
 
 missing=()

@@ -6,8 +6,8 @@
 #   deploy/local/run.sh [BUILD_DIR]
 #
 # Environment: TERN_VAR (default ./var), TERN_PORT_OFFSET (added to every port, default 0,
-# so a second cluster can run beside the first), TERN_LOCAL_LISTEN (the address the IMAP
-# listeners bind, default 127.0.0.1).
+# so a second cluster can run beside the first), TERN_LOCAL_LISTEN (the address the IMAP and
+# POP3 listeners bind, default 127.0.0.1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +22,7 @@ authd_port=$((7001 + off)); metad_port=$((7002 + off)); blobd_port=$((7003 + off
 authd_http=$((9101 + off)); metad_http=$((9102 + off)); blobd_http=$((9103 + off))
 listen=${TERN_LOCAL_LISTEN:-127.0.0.1}
 imap_port=$((1143 + off)); imaps_port=$((1993 + off)); imapd_http=$((9104 + off))
+pop3_port=$((1110 + off)); pop3s_port=$((1995 + off)); pop3d_http=$((9105 + off))
 
 mkdir -p "$var"/{log,redis,blobs,tls,secrets}
 var=$(cd "$var" && pwd)
@@ -127,6 +128,13 @@ wait_ready tern-blobd "$blobd_http"
   --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-imapd.log" 2>&1 &
 pids+=($!)
 wait_ready tern-imapd "$imapd_http"
+"$build/services/pop3/server/tern-pop3d" --http-listen="127.0.0.1:$pop3d_http" \
+  --pop3-listen="$listen:$pop3_port" --pop3s-listen="$listen:$pop3s_port" \
+  --tls-cert="$var/tls/tern.pem" --tls-key="$var/tls/tern.key" \
+  --authd-addr="127.0.0.1:$authd_port" --metad-addr="127.0.0.1:$metad_port" \
+  --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-pop3d.log" 2>&1 &
+pids+=($!)
+wait_ready tern-pop3d "$pop3d_http"
 
 echo demo | "$build/services/ctl/ternctl" user add demo@example.test --password-stdin \
   --if-not-exists --authd-addr="127.0.0.1:$authd_port" >/dev/null
@@ -141,6 +149,8 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
   tern-blobd   127.0.0.1:$blobd_port     http://127.0.0.1:$blobd_http/{healthz,readyz,metrics}
   tern-imapd   IMAP 127.0.0.1:$imap_port (STARTTLS), IMAPS 127.0.0.1:$imaps_port
                                   http://127.0.0.1:$imapd_http/{healthz,readyz,metrics}
+  tern-pop3d   POP3 127.0.0.1:$pop3_port (STLS), POP3S 127.0.0.1:$pop3s_port
+                                  http://127.0.0.1:$pop3d_http/{healthz,readyz,metrics}
   postgresql   127.0.0.1:$pg_port    psql -h 127.0.0.1 -p $pg_port -U tern tern
   redis        127.0.0.1:$redis_port    redis-cli -p $redis_port
 
@@ -154,8 +164,9 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
       TERN_GRPC_TLS_CA=$var/tls/ca.pem PATH=$build/services/ctl:\$PATH
 
   imap client  curl --cacert $var/tls/ca.pem -u demo@example.test:demo imaps://localhost:$imaps_port/INBOX
+  pop3 client  curl --cacert $var/tls/ca.pem -u demo@example.test:demo pop3s://localhost:$pop3s_port/
 
-The POP3 and LMTP front-ends are not built yet.
+The LMTP front-end is not built yet.
 INFO
 log "ready"
 

@@ -250,6 +250,8 @@ TERN_APPEND_LIMIT: {{ $root.Values.metad.appendLimit | int64 | toString | quote 
 {{- else if eq $comp "pop3d" }}
 TERN_POP3_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3) | quote }}
 TERN_POP3S_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3s) | quote }}
+TERN_POP3_LOCK_LEASE: {{ required "pop3d.lockLease" $c.lockLease | toString | quote }}
+TERN_POP3_LOGIN_DELAY: {{ $c.loginDelay | default "0s" | toString | quote }}
 {{- else if eq $comp "lmtpd" }}
 TERN_LMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.lmtp) | quote }}
 TERN_SMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.smtp) | quote }}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs client test scripts against a fresh local cluster (deploy/local/run.sh: PostgreSQL,
-# Redis, authd, metad, blobd, imapd) on ports shifted by an offset, then stops it.
+# Redis, authd, metad, blobd, imapd, pop3d) on ports shifted by an offset, then stops it.
 #
 #   with_cluster.sh BUILD_DIR SCRIPT [SCRIPT...]
 #
 # Each script runs with the cluster's coordinates in its environment:
-#   IMAP_PORT IMAPS_PORT TERN_CA (CA bundle for the IMAPS certificate) TERN_VAR
+#   IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT TERN_CA (CA bundle for the TLS certificate)
+#   TERN_VAR
 #   TERNCTL (ternctl with the admin environment) NEW_USER (a script that creates a fresh
 #   user and prints "address password").
 set -euo pipefail
@@ -24,14 +25,16 @@ export TEST_OAUTH_KEY="$tmp/oauth.key" TEST_OAUTH_KID=test1
 # Short pre-login autologout so a test can watch it; front-ends on every interface so a test
 # can connect from a non-loopback address (where plaintext login is refused).
 export TERN_IMAP_LOGIN_TIMEOUT=${TERN_IMAP_LOGIN_TIMEOUT:-5s}
+export TERN_POP3_LOGIN_TIMEOUT=${TERN_POP3_LOGIN_TIMEOUT:-5s}
 # Short-lived session tokens, so the front-end's renewal runs during the tests (and a test
 # can outwait a token: transport_test.test_token_renewed_while_idle).
 export TERN_SESSION_TTL=${TERN_SESSION_TTL:-20s}
 export TERN_LOCAL_LISTEN=${TERN_LOCAL_LISTEN:-0.0.0.0}
 
 # Ports away from the defaults and below the ephemeral range. Concurrent runs (ctest -j)
-# take distinct slots (mkdir is atomic); a stride of 4 keeps their ports apart, because no
-# two service ports differ by a small multiple of 4 (7001-7003, 9101-9104 differ by 1..3).
+# take distinct slots (mkdir is atomic); a stride of 8 keeps their ports apart, because no
+# two service ports differ by a small multiple of 8 (7001-7003, 9101-9105, 1993/1995 differ
+# by 1..4).
 # Another test's cluster can still hold a port by coincidence: then the next slot is tried.
 slots=${TMPDIR:-/tmp}/tern-test-port-slots
 mkdir -p "$slots"
@@ -62,7 +65,7 @@ started=""
 next=0
 for attempt in 1 2 3; do
   take_slot $next || { echo "no free port slot in $slots"; exit 1; }
-  off=$((12600 + slot * 4))
+  off=$((12600 + slot * 8))
   rm -rf "$tmp/var"
   TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
   run_pid=$!
@@ -86,6 +89,8 @@ done
 v="$tmp/var"
 export IMAP_PORT=$((1143 + off)) IMAPS_PORT=$((1993 + off)) TERN_CA="$v/tls/ca.pem" TERN_VAR="$v"
 export IMAPD_HTTP=$((9104 + off))
+export POP3_PORT=$((1110 + off)) POP3S_PORT=$((1995 + off)) POP3D_HTTP=$((9105 + off))
+export POP3D_BIN="$build/services/pop3/server/tern-pop3d"
 # What a test needs to start another tern-imapd against the same cluster.
 export IMAPD_BIN="$build/services/imap/server/tern-imapd"
 export TEST_AUTHD_ADDR=127.0.0.1:$((7001 + off)) TEST_METAD_ADDR=127.0.0.1:$((7002 + off))
