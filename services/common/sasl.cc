@@ -12,6 +12,20 @@ constexpr int kMaxRounds = 10;
 
 }  // namespace
 
+auth::v1::ConnectionInfo MakeConnectionInfo(auth::v1::Protocol protocol, const std::string& peer,
+                                            const std::string& local, bool tls,
+                                            const std::string& instance,
+                                            const std::string& session_id) {
+  auth::v1::ConnectionInfo info;
+  info.set_protocol(protocol);
+  info.set_client_address(peer);
+  info.set_local_address(local);
+  info.set_tls(tls);
+  info.set_frontend_instance(instance);
+  info.set_session_id(session_id);
+  return info;
+}
+
 bool DecodeStrictBase64(std::string_view text, std::string& out) {
   if (text.size() % 4 != 0) return false;
   for (char c : text) {

@@ -17,6 +17,12 @@
 
 namespace tern::common {
 
+// What authd needs to know about a client connection (auth.proto ConnectionInfo).
+auth::v1::ConnectionInfo MakeConnectionInfo(auth::v1::Protocol protocol, const std::string& peer,
+                                            const std::string& local, bool tls,
+                                            const std::string& instance,
+                                            const std::string& session_id);
+
 // Strict RFC 4648 base64: right padding and nothing else. False for anything else.
 bool DecodeStrictBase64(std::string_view text, std::string& out);
 

@@ -5,6 +5,7 @@
 
 #include "google/protobuf/util/time_util.h"
 #include "services/common/log.h"
+#include "services/common/sasl.h"
 #include "services/common/strings.h"
 #include "services/imap/server/command_table.h"
 #include "services/imap/server/notifier.h"
@@ -250,23 +251,10 @@ asio::awaitable<std::string> Session::Capabilities() {
   if (!mechanisms_) {
     // The answer depends only on TLS and loopback (auth.proto ListMechanisms), so the
     // process keeps it for a minute instead of asking authd at every greeting.
-    mechanisms_ = server_.mechanisms_cache.Get(stream_.tls(), loopback_);
-  }
-  if (!mechanisms_) {
-    auth::v1::ListMechanismsRequest req;
-    *req.mutable_connection() = Connection();
-    auth::v1::ListMechanismsResponse resp;
-    const common::CallMeta meta{.request_id = id_};
-    Outcome outcome = co_await Call(
-        Policy(true), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-          server_.auth->async()->ListMechanisms(ctx, &req, &resp, std::move(done));
-        });
-    if (outcome.ok()) {
-      server_.mechanisms_cache.Put(stream_.tls(), loopback_, resp);
-      mechanisms_ = std::move(resp);
-    } else {
-      common::LogWarn("imap: authd ListMechanisms failed",
-                      {{"session", id_}, {"error", outcome.status.error_message()}});
+    const auth::v1::ConnectionInfo connection = Connection();
+    mechanisms_ = co_await server_.mechanisms_cache.Lookup(*server_.auth, connection, Policy(true),
+                                                           loopback_);
+    if (!mechanisms_) {
       // Without authd nobody can log in; say so and advertise nothing that would fail.
       caps += " LOGINDISABLED";
       co_return caps;
@@ -278,14 +266,8 @@ asio::awaitable<std::string> Session::Capabilities() {
 }
 
 auth::v1::ConnectionInfo Session::Connection() const {
-  auth::v1::ConnectionInfo info;
-  info.set_protocol(auth::v1::PROTOCOL_IMAP);
-  info.set_client_address(peer_);
-  info.set_local_address(local_);
-  info.set_tls(stream_.tls());
-  info.set_frontend_instance(server_.settings.instance);
-  info.set_session_id(id_);
-  return info;
+  return common::MakeConnectionInfo(auth::v1::PROTOCOL_IMAP, peer_, local_, stream_.tls(),
+                                    server_.settings.instance, id_);
 }
 
 void Session::LoggedIn(const auth::v1::Session& session) {
@@ -356,7 +338,12 @@ void Session::Fail(const Outcome& outcome, std::string_view what) {
     case grpc::StatusCode::PERMISSION_DENIED:
       return No(Cat(what, ": permission denied"), protocol::code::kNoPerm);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return No(Cat(what, ": server busy or limit reached"), protocol::code::kLimit);
+      // Without a reason it is a full work queue (metadata.proto conventions): busy, not a
+      // limit of the user's; Call already retried it.
+      if (outcome.reason.empty()) {
+        return No(Cat(what, ": server busy, try again"), protocol::code::kUnavailable);
+      }
+      return No(Cat(what, ": limit reached"), protocol::code::kLimit);
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::CANCELLED:

@@ -1,6 +1,7 @@
 #include "services/pop3/server/session.h"
 
 #include "services/common/log.h"
+#include "services/common/sasl.h"
 #include "services/common/strings.h"
 #include "services/pop3/protocol/encoder.h"
 #include "services/pop3/server/commands.h"
@@ -162,14 +163,8 @@ asio::awaitable<bool> Session::StartTls() {
 // ---- authentication and backends ----
 
 auth::v1::ConnectionInfo Session::Connection() const {
-  auth::v1::ConnectionInfo info;
-  info.set_protocol(auth::v1::PROTOCOL_POP3);
-  info.set_client_address(peer_);
-  info.set_local_address(local_);
-  info.set_tls(stream_.tls());
-  info.set_frontend_instance(server_.settings.instance);
-  info.set_session_id(id_);
-  return info;
+  return common::MakeConnectionInfo(auth::v1::PROTOCOL_POP3, peer_, local_, stream_.tls(),
+                                    server_.settings.instance, id_);
 }
 
 common::CallPolicy Session::Policy(bool idempotent) const {
@@ -180,23 +175,11 @@ common::CallPolicy Session::Policy(bool idempotent) const {
 }
 
 asio::awaitable<std::optional<auth::v1::ListMechanismsResponse>> Session::Mechanisms() {
-  if (!mechanisms_) mechanisms_ = server_.mechanisms_cache.Get(stream_.tls(), loopback_);
-  if (mechanisms_) co_return mechanisms_;
-  auth::v1::ListMechanismsRequest req;
-  *req.mutable_connection() = Connection();
-  auth::v1::ListMechanismsResponse resp;
-  const common::CallMeta meta{.request_id = id_};
-  common::Outcome outcome = co_await common::Call(
-      Policy(true), meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        server_.auth->async()->ListMechanisms(ctx, &req, &resp, std::move(done));
-      });
-  if (!outcome.ok()) {
-    common::LogWarn("pop3: authd ListMechanisms failed",
-                    {{"session", id_}, {"error", outcome.status.error_message()}});
-    co_return std::nullopt;
+  if (!mechanisms_) {
+    const auth::v1::ConnectionInfo connection = Connection();
+    mechanisms_ = co_await server_.mechanisms_cache.Lookup(*server_.auth, connection, Policy(true),
+                                                           loopback_);
   }
-  server_.mechanisms_cache.Put(stream_.tls(), loopback_, resp);
-  mechanisms_ = std::move(resp);
   co_return mechanisms_;
 }
 
