@@ -15,6 +15,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/common/frontend_metrics.h"
 #include "services/common/mechanisms_cache.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
@@ -40,13 +41,8 @@ struct ImapSettings {
   int max_connections_per_address = 50;
 };
 
-struct ImapMetrics {
+struct ImapMetrics : common::FrontendMetrics {
   explicit ImapMetrics(prometheus::Registry& registry);
-  prometheus::Family<prometheus::Counter>& commands;
-  prometheus::Family<prometheus::Histogram>& command_seconds;
-  prometheus::Gauge& connections;
-  prometheus::Counter& connections_total;
-  prometheus::Counter& connections_refused;
   prometheus::Counter& notices;
 };
 

@@ -567,14 +567,7 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
                              : result_->status == protocol::Status::kOk ? "ok"
                              : result_->status == protocol::Status::kNo ? "no"
                                                                         : "bad";
-  if (server_.metrics) {
-    server_.metrics->commands.Add({{"verb", std::string(verb)}, {"result", result_label}})
-        .Increment();
-    server_.metrics->command_seconds
-        .Add({{"verb", std::string(verb)}},
-             prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.02, 0.1, 0.5, 2, 10})
-        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  if (server_.metrics) server_.metrics->Command(verb, result_label, start);
 }
 
 asio::awaitable<void> Session::Run() {

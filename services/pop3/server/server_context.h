@@ -14,6 +14,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/common/frontend_metrics.h"
 #include "services/common/mechanisms_cache.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
@@ -37,13 +38,8 @@ struct Pop3Settings {
   int max_connections_per_address = 50;
 };
 
-struct Pop3Metrics {
+struct Pop3Metrics : common::FrontendMetrics {
   explicit Pop3Metrics(prometheus::Registry& registry);
-  prometheus::Family<prometheus::Counter>& commands;
-  prometheus::Family<prometheus::Histogram>& command_seconds;
-  prometheus::Gauge& connections;
-  prometheus::Counter& connections_total;
-  prometheus::Counter& connections_refused;
   prometheus::Counter& retrieved_bytes;
   // Maildrop locks taken, by backend ("redis", "postgres") and result.
   prometheus::Family<prometheus::Counter>& locks;

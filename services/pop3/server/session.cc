@@ -588,14 +588,7 @@ asio::awaitable<void> Session::Dispatch(const protocol::Command& command) {
     }
   }
   const bool ok = out_.size() > before && out_[before] == '+';
-  if (server_.metrics) {
-    server_.metrics->commands.Add({{"verb", std::string(verb)}, {"result", ok ? "ok" : "err"}})
-        .Increment();
-    server_.metrics->command_seconds
-        .Add({{"verb", std::string(verb)}},
-             prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.02, 0.1, 0.5, 2, 10})
-        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  if (server_.metrics) server_.metrics->Command(verb, ok ? "ok" : "err", start);
 }
 
 asio::awaitable<void> Session::Run() {
