@@ -22,12 +22,13 @@ ClientStream::ClientStream(asio::ip::tcp::socket socket, asio::strand<asio::any_
 
 ClientStream::~ClientStream() = default;
 
-bool ClientStream::HasBufferedInput() const {
-  if (in_pos_ < in_.size()) return true;
+bool ClientStream::TlsPending() const {
   if (!tls_) return false;
   SSL* ssl = tls_->native_handle();
   return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
+
+bool ClientStream::HasBufferedInput() const { return in_pos_ < in_.size() || TlsPending(); }
 
 void ClientStream::Compact() {
   if (in_pos_ == 0) return;
@@ -36,8 +37,7 @@ void ClientStream::Compact() {
   if (in_.empty() && in_.capacity() > (64 << 10)) in_.shrink_to_fit();
 }
 
-asio::awaitable<ClientStream::Read> ClientStream::WaitReadable(Duration timeout) {
-  if (HasBufferedInput()) co_return Read::kData;
+asio::awaitable<ClientStream::Read> ClientStream::WaitSocket(Duration timeout) {
   asio::steady_timer timer(strand_, timeout);
   auto result =
       co_await (socket_.async_wait(asio::socket_base::wait_read, kUse) || timer.async_wait(kUse));
@@ -47,9 +47,11 @@ asio::awaitable<ClientStream::Read> ClientStream::WaitReadable(Duration timeout)
 
 asio::awaitable<ClientStream::Read> ClientStream::ReadMore(Duration timeout) {
   for (;;) {
-    const bool buffered = tls_ && HasBufferedInput();
-    if (!buffered) {
-      const Read ready = co_await WaitReadable(timeout);
+    // Unconsumed input does not count here: the caller wants more than it (a partial line).
+    // Bytes inside the TLS layer do, as the socket may never become readable for them.
+    const bool tls_pending = TlsPending();
+    if (!tls_pending) {
+      const Read ready = co_await WaitSocket(timeout);
       if (ready != Read::kData) co_return ready;
     }
     asio::error_code ec;

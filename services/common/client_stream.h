@@ -33,12 +33,10 @@ class ClientStream {
   bool HasBufferedInput() const;
 
   enum class Read { kData, kClosed, kTimeout };
-  // Appends what the connection has to pending(), waiting at most `timeout`. kClosed at
-  // end of stream, on an error or when the socket was cancelled (Shutdown).
+  // Appends more of what the client sends to pending(), waiting at most `timeout` for it
+  // (whatever pending() already holds). kClosed at end of stream, on an error or when the
+  // socket was cancelled (Shutdown).
   asio::awaitable<Read> ReadMore(Duration timeout);
-  // Waits until the client sent something (or closed) without reading it: kData, kClosed
-  // or kTimeout. Used to sleep without holding a read buffer.
-  asio::awaitable<Read> WaitReadable(Duration timeout);
 
   // Writes all of `out` and clears it. False when the client did not take the bytes within
   // `timeout` or the connection failed.
@@ -56,6 +54,10 @@ class ClientStream {
 
  private:
   void Compact();
+  bool TlsPending() const;
+  // Waits until the socket is readable (or closed), reading nothing: an idle connection
+  // holds no read buffer.
+  asio::awaitable<Read> WaitSocket(Duration timeout);
 
   asio::strand<asio::any_io_executor> strand_;
   asio::ip::tcp::socket socket_;

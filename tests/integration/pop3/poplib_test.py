@@ -673,6 +673,32 @@ class C1_SecondFrontEnd(POP3TestCase):
         self.assertOk(b.cmd("QUIT"))
         self.assertRegex(m.login(*user), MAILDROP_RE)
 
+    def test_partial_line_does_not_spin(self):
+        # A command line that arrives in pieces is waited for on the socket: the process
+        # uses (almost) no CPU while the rest is outstanding, in plaintext and over TLS, before
+        # and after login.
+        def cpu_seconds():
+            with open(f"/proc/{self.other.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        user = new_user()
+        plain_conn = self.raw(label="partial", port=self.other.port)
+        tls_conn = self.raw(label="partial-tls", port=self.other.tls_port, tls=True)
+        logged_in = self.raw(label="partial-user", port=self.other.port, user=user)
+        for c in (plain_conn, tls_conn, logged_in):
+            c.send(b"CA")
+        before = cpu_seconds()
+        time.sleep(2.0)
+        used = cpu_seconds() - before
+        TRANSCRIPT.note(f"tern-pop3d used {used:.2f} s CPU in 2 s with 3 partial lines")
+        self.assertLess(used, 0.3, "a partial line must not make the front-end spin")
+        for c in (plain_conn, tls_conn, logged_in):
+            c.send(b"PA\r\n")
+            self.assertOk(c.line())
+            c.body()
+        self.assertOk(logged_in.cmd("QUIT"))
+
     def test_unique_ids_stable_across_sessions_and_front_ends(self):
         user = new_user()
         msgs = [make_message("u%d" % i, ["body %d" % i]) for i in (1, 2, 3)]
