@@ -86,6 +86,9 @@ asio::awaitable<Outcome> Call(CallPolicy policy, const CallMeta& meta, Start sta
     ctx.set_deadline(absl::ToChronoTime(deadline));
     ctx.AddMetadata(kRequestIdKey, request_id);
     if (!meta.session_token.empty()) ctx.AddMetadata(kSessionTokenKey, meta.session_token);
+    if (!meta.service_token.empty()) {
+      ctx.AddMetadata(kServiceTokenKey, meta.service_token);
+    }
     outcome.status = co_await detail::AwaitCallback(&ctx, start);
     outcome.reason.clear();
     if (!outcome.status.ok()) {

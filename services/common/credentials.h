@@ -9,13 +9,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
+#include "services/common/grpc_client.h"
 #include "tern/auth/v1/auth.pb.h"
 #include "tern/blob/v1/blob.pb.h"
 
 namespace tern::common {
-
-// gRPC metadata key of the static credential of internal services (blob GC, metad).
-inline constexpr char kServiceTokenKey[] = "tern-service-token";
 
 // HMAC-SHA-256 keys by key id. The first key of a key file signs; every key verifies, so a
 // key can be rotated in before it signs and kept after it stops signing.

@@ -147,10 +147,16 @@ asio::awaitable<void> FrontendServer::Accept(asio::ip::tcp::acceptor& acceptor, 
 }
 
 void FrontendServer::Stop(std::chrono::milliseconds grace) {
+  BeginStop();
+  WaitForSessions(std::chrono::steady_clock::now() + grace);
+  FinishStop();
+}
+
+void FrontendServer::BeginStop() {
   std::vector<std::shared_ptr<FrontendSession>> live;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && workers_.empty()) return;
+    if (stopping_) return;
     stopping_ = true;
     for (const auto& w : sessions_) {
       if (auto s = w.lock()) live.push_back(std::move(s));
@@ -164,14 +170,23 @@ void FrontendServer::Stop(std::chrono::milliseconds grace) {
   for (auto& s : live) {
     asio::post(s->strand(), [s] { s->Shutdown(); });
   }
-  live.clear();
-  const auto deadline = std::chrono::steady_clock::now() + grace;
+}
+
+void FrontendServer::WaitForSessions(std::chrono::steady_clock::time_point deadline) {
   while (sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  // Whatever still waits on a backend is cancelled; its coroutine then finishes. The event
-  // loop must outlive every call (a completion posts into it), so it is only stopped once
-  // none is left.
+}
+
+void FrontendServer::FinishStop() {
+  {
+    std::lock_guard lock(mu_);
+    if (workers_.empty()) return;
+  }
+  // Whatever still waits on a backend is cancelled (every call of the process: the call
+  // tracker is shared, which is why a process with several servers waits for all of their
+  // sessions before any of them finishes); its coroutine then finishes. The event loop must
+  // outlive every call (a completion posts into it), so it is only stopped once none is left.
   Calls().CancelAll();
   const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while ((sessions() > 0 || Calls().size() > 0) && std::chrono::steady_clock::now() < hard) {

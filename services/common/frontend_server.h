@@ -62,6 +62,14 @@ class FrontendServer {
   // Stops accepting, shuts every session down, cancels backend calls and waits (at most
   // `grace`, then 5 s for cancelled calls) for the sessions to end.
   void Stop(std::chrono::milliseconds grace);
+  // Stop() in its three steps, for a process with several servers (tern-lmtpd's LMTP and
+  // SMTP listeners), which must all wait for their sessions before any backend call is
+  // cancelled: the call tracker is per process. BeginStop stops accepting and tells every
+  // session; WaitForSessions waits until they ended or `deadline`; FinishStop cancels the
+  // calls left and stops the event loop.
+  void BeginStop();
+  void WaitForSessions(std::chrono::steady_clock::time_point deadline);
+  void FinishStop();
 
   int plain_port() const { return plain_port_; }
   int tls_port() const { return tls_port_; }

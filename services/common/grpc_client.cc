@@ -57,6 +57,9 @@ grpc::Status CallWithRetry(const CallPolicy& policy, const CallMeta& meta,
     ctx.AddMetadata(kRequestIdKey, request_id);
     if (!meta.session_token.empty()) ctx.AddMetadata(kSessionTokenKey, meta.session_token);
     if (!meta.admin_token.empty()) ctx.AddMetadata(kAdminTokenKey, meta.admin_token);
+    if (!meta.service_token.empty()) {
+      ctx.AddMetadata(kServiceTokenKey, meta.service_token);
+    }
     status = attempt(ctx);
     if (status.ok() || !IsRetryable(status) || n >= max_attempts) break;
     const absl::Duration delay = BackoffDelay(policy, n, ThreadRng());

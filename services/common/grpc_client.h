@@ -16,6 +16,8 @@ namespace tern::common {
 inline constexpr char kRequestIdKey[] = "x-request-id";
 inline constexpr char kSessionTokenKey[] = "tern-session-token";
 inline constexpr char kAdminTokenKey[] = "tern-admin-token";
+// The static credential of internal services (blob GC, metad, tern-lmtpd).
+inline constexpr char kServiceTokenKey[] = "tern-service-token";
 
 // How one logical call is made (invariant 6 of DESIGN.md: every call has a deadline;
 // idempotent calls retry with exponential backoff and jitter).
@@ -34,6 +36,7 @@ struct CallMeta {
   std::string request_id;     // generated when empty
   std::string session_token;  // tern-session-token, when set
   std::string admin_token;    // tern-admin-token, when set
+  std::string service_token;  // tern-service-token, when set (tern-lmtpd's recipient lookups)
 };
 
 // Whether a failed attempt may be tried again: the call is idempotent and the status says
