@@ -43,6 +43,8 @@ bench: build
 	TERN_ARGON2_MEMORY_KIB=1024 TERN_ARGON2_TIME_COST=1 \
 	  TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS=1000 TERN_POP3_MAX_CONNECTIONS_PER_ADDRESS=1000 \
 	  tests/integration/imap/with_cluster.sh $(BUILD_DIR) tests/bench/pop3_bench.py
+	TERN_ARGON2_MEMORY_KIB=1024 TERN_ARGON2_TIME_COST=1 \
+	  tests/integration/imap/with_cluster.sh $(BUILD_DIR) tests/bench/lmtp_bench.py
 
 # A local cluster under ./var: PostgreSQL, Redis and every Tern service; Ctrl-C stops it.
 run: build

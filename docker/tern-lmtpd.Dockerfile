@@ -41,7 +41,7 @@ RUN apt-get update \
  && groupadd --system --gid 10001 tern \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin tern
-COPY --from=builder /src/build/services/lmtp/tern-lmtpd /usr/local/bin/tern-lmtpd
+COPY --from=builder /src/build/services/lmtp/server/tern-lmtpd /usr/local/bin/tern-lmtpd
 # Fail the image build, not the first start, if a runtime library is missing above.
 RUN for bin in /usr/local/bin/*; do \
       if ldd "$bin" | grep -q 'not found'; then ldd "$bin"; exit 1; fi; \

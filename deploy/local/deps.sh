@@ -12,8 +12,9 @@ packages=(
   libargon2-dev libasio-dev nlohmann-json3-dev
   # servers and tools the local cluster and the tests start
   postgresql redis-server openssl curl ca-certificates python3 util-linux procps hostname
-  # real IMAP and POP3 clients the integration tests drive
-  isync offlineimap3 fetchmail getmail6 mpop
+  # real IMAP, POP3 and SMTP/LMTP clients and MTAs the integration tests drive (swaks speaks
+  # TLS only with Net::SSLeay, a recommendation apt would skip here)
+  isync offlineimap3 fetchmail getmail6 mpop postfix swaks libnet-ssleay-perl
 )
 
 missing=()
@@ -30,6 +31,13 @@ echo "deps: installing ${missing[*]}"
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only run by the tests, each instance with its own configuration directory. Its
+# package would otherwise ask for a mail configuration type and, non-interactively, take
+# "Internet Site": a system MTA listening on port 25. "No configuration" writes no
+# /etc/postfix/main.cf, so neither the init script nor the systemd unit starts one.
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+fi
 if ! $sudo apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"; then
   $sudo apt-get update
   $sudo apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"

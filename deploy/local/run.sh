@@ -23,6 +23,7 @@ authd_http=$((9101 + off)); metad_http=$((9102 + off)); blobd_http=$((9103 + off
 listen=${TERN_LOCAL_LISTEN:-127.0.0.1}
 imap_port=$((1143 + off)); imaps_port=$((1993 + off)); imapd_http=$((9104 + off))
 pop3_port=$((1110 + off)); pop3s_port=$((1995 + off)); pop3d_http=$((9105 + off))
+lmtp_port=$((2424 + off)); smtp_port=$((2525 + off)); lmtpd_http=$((9106 + off))
 
 mkdir -p "$var"/{log,redis,blobs,tls,secrets}
 var=$(cd "$var" && pwd)
@@ -135,6 +136,16 @@ wait_ready tern-imapd "$imapd_http"
   --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-pop3d.log" 2>&1 &
 pids+=($!)
 wait_ready tern-pop3d "$pop3d_http"
+# Delivery: LMTP for the MTA in front of the cluster, inbound SMTP for the local domain.
+"$build/services/lmtp/server/tern-lmtpd" --http-listen="127.0.0.1:$lmtpd_http" \
+  --lmtp-listen="$listen:$lmtp_port" --smtp-listen="$listen:$smtp_port" \
+  --hostname=localhost --local-domains="${TERN_LOCAL_DOMAINS:-example.test}" \
+  --postmaster="${TERN_POSTMASTER:-demo@example.test}" \
+  --tls-cert="$var/tls/tern.pem" --tls-key="$var/tls/tern.key" \
+  --authd-addr="127.0.0.1:$authd_port" --metad-addr="127.0.0.1:$metad_port" \
+  --blobd-addr="127.0.0.1:$blobd_port" >>"$var/log/tern-lmtpd.log" 2>&1 &
+pids+=($!)
+wait_ready tern-lmtpd "$lmtpd_http"
 
 echo demo | "$build/services/ctl/ternctl" user add demo@example.test --password-stdin \
   --if-not-exists --authd-addr="127.0.0.1:$authd_port" >/dev/null
@@ -151,6 +162,8 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
                                   http://127.0.0.1:$imapd_http/{healthz,readyz,metrics}
   tern-pop3d   POP3 127.0.0.1:$pop3_port (STLS), POP3S 127.0.0.1:$pop3s_port
                                   http://127.0.0.1:$pop3d_http/{healthz,readyz,metrics}
+  tern-lmtpd   LMTP 127.0.0.1:$lmtp_port, SMTP 127.0.0.1:$smtp_port (STARTTLS; local domain example.test)
+                                  http://127.0.0.1:$lmtpd_http/{healthz,readyz,metrics}
   postgresql   127.0.0.1:$pg_port    psql -h 127.0.0.1 -p $pg_port -U tern tern
   redis        127.0.0.1:$redis_port    redis-cli -p $redis_port
 
@@ -165,8 +178,8 @@ Tern is running (logs in $var/log, Ctrl-C stops everything):
 
   imap client  curl --cacert $var/tls/ca.pem -u demo@example.test:demo imaps://localhost:$imaps_port/INBOX
   pop3 client  curl --cacert $var/tls/ca.pem -u demo@example.test:demo pop3s://localhost:$pop3s_port/
-
-The LMTP front-end is not built yet.
+  deliver      swaks --server 127.0.0.1:$smtp_port --to demo@example.test
+               swaks --protocol LMTP --server 127.0.0.1:$lmtp_port --to demo@example.test
 INFO
 log "ready"
 

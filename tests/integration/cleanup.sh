@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops any PostgreSQL or Redis that an integration test started under a tern-test-*
+# Stops any PostgreSQL, Redis or Postfix that an integration test started under a tern-test-*
 # temporary directory and failed to stop (a crash, a kill -9 of the test binary).
 tmp=${TMPDIR:-/tmp}
 for pid_file in "$tmp"/tern-test-*/pg/data/postmaster.pid "$tmp"/tern-test-*/var/pg/data/postmaster.pid; do
@@ -13,5 +13,10 @@ for pid_file in "$tmp"/tern-test-*/redis.pid "$tmp"/tern-test-*/var/redis/redis.
   pid=$(cat "$pid_file")
   echo "cleanup: stopping leftover redis $pid ($pid_file)"
   kill -TERM "$pid" 2>/dev/null || true
+done
+for config in "$tmp"/tern-test-postfix.*/postfix/etc; do
+  [ -d "$config" ] || continue
+  echo "cleanup: stopping leftover postfix ($config)"
+  postfix -c "$config" abort >/dev/null 2>&1 || true
 done
 exit 0

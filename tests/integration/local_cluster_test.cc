@@ -27,7 +27,7 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
         std::chrono::seconds(120)))
         << run.Log();
     ASSERT_TRUE(run.Running()) << run.Log();
-    for (int http : {9101, 9102, 9103, 9104, 9105}) {
+    for (int http : {9101, 9102, 9103, 9104, 9105, 9106}) {
       EXPECT_EQ(HttpGet(http + offset, "/healthz").status, 200) << http << run.Log();
       EXPECT_EQ(HttpGet(http + offset, "/readyz").status, 200) << http;
     }
@@ -74,7 +74,7 @@ TEST(LocalClusterTest, RunStartsEverythingAndStopsCleanly) {
     ASSERT_TRUE(code.has_value()) << run.Log();
     EXPECT_EQ(*code, 0) << run.Log();
     EXPECT_NE(run.Log().find("tern-local: stopped"), std::string::npos);
-    for (int http : {9101, 9102, 9103, 9104, 9105})
+    for (int http : {9101, 9102, 9103, 9104, 9105, 9106})
       EXPECT_EQ(HttpGet(http + offset, "/healthz").status, 0);
     EXPECT_FALSE(std::filesystem::exists(dir.path() + "/var/pg/data/postmaster.pid"));
   }

@@ -116,7 +116,7 @@ so a malformed ring fails the install instead of crash-looping the pods.
 {{- define "tern.secretFiles" -}}
 {{- if eq .component "authd" }}token-key service-token admin-token
 {{- else if has .component (list "metad" "blobd") }}token-key blob-key service-token admin-token
-{{- else if eq .component "blob-gc" }}service-token
+{{- else if has .component (list "blob-gc" "lmtpd") }}service-token
 {{- end }}
 {{- end }}
 
@@ -255,6 +255,19 @@ TERN_POP3_LOGIN_DELAY: {{ $c.loginDelay | default "0s" | toString | quote }}
 {{- else if eq $comp "lmtpd" }}
 TERN_LMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.lmtp) | quote }}
 TERN_SMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.smtp) | quote }}
+{{- /* Recipient lookups in authd need the service token. */}}
+TERN_SERVICE_TOKEN_FILE: {{ $secretDir }}/service-token
+TERN_LOCAL_DOMAINS: {{ join "," $c.localDomains | quote }}
+{{- with $c.hostname }}
+TERN_HOSTNAME: {{ . | quote }}
+{{- end }}
+{{- $maxSize := $c.maxMessageSize | int64 }}
+{{- if gt $maxSize ($root.Values.blobd.maxBlobSize | int64) }}
+{{- fail (printf "lmtpd.maxMessageSize (%d) must not exceed blobd.maxBlobSize (%d)" $maxSize ($root.Values.blobd.maxBlobSize | int64)) }}
+{{- end }}
+TERN_MAX_MESSAGE_SIZE: {{ $maxSize | toString | quote }}
+TERN_MAX_RECIPIENTS: {{ $c.maxRecipients | int64 | toString | quote }}
+TERN_OVER_QUOTA_PERMANENT: {{ $c.overQuotaPermanent | toString | quote }}
 {{- end }}
 {{- end }}
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs client test scripts against a fresh local cluster (deploy/local/run.sh: PostgreSQL,
-# Redis, authd, metad, blobd, imapd, pop3d) on ports shifted by an offset, then stops it.
+# Redis, authd, metad, blobd, imapd, pop3d, lmtpd) on ports shifted by an offset, then stops it.
 #
 #   with_cluster.sh BUILD_DIR SCRIPT [SCRIPT...]
 #
 # Each script runs with the cluster's coordinates in its environment:
-#   IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT TERN_CA (CA bundle for the TLS certificate)
-#   TERN_VAR
+#   IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT LMTP_PORT SMTP_PORT TERN_CA (CA bundle for the
+#   TLS certificate) TERN_VAR
+#   IMAPD_BIN POP3D_BIN LMTPD_BIN METAD_BIN TEST_{AUTHD,METAD,BLOBD,REDIS}_ADDR TEST_PG_DSN (to
+#   start more processes against the same cluster)
 #   TERNCTL (ternctl with the admin environment) NEW_USER (a script that creates a fresh
 #   user and prints "address password").
 set -euo pipefail
@@ -91,6 +93,10 @@ export IMAP_PORT=$((1143 + off)) IMAPS_PORT=$((1993 + off)) TERN_CA="$v/tls/ca.p
 export IMAPD_HTTP=$((9104 + off))
 export POP3_PORT=$((1110 + off)) POP3S_PORT=$((1995 + off)) POP3D_HTTP=$((9105 + off))
 export POP3D_BIN="$build/services/pop3/server/tern-pop3d"
+export LMTP_PORT=$((2424 + off)) SMTP_PORT=$((2525 + off)) LMTPD_HTTP=$((9106 + off))
+export LMTPD_BIN="$build/services/lmtp/server/tern-lmtpd"
+export METAD_BIN="$build/services/metadata/tern-metad"
+export TEST_PG_DSN="host=127.0.0.1 port=$((15432 + off)) dbname=tern user=tern"
 # What a test needs to start another tern-imapd against the same cluster.
 export IMAPD_BIN="$build/services/imap/server/tern-imapd"
 export TEST_AUTHD_ADDR=127.0.0.1:$((7001 + off)) TEST_METAD_ADDR=127.0.0.1:$((7002 + off))
