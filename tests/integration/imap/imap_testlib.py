@@ -1,6 +1,8 @@
 """Helpers for the tern-imapd integration tests (standard library only).
 
-- cluster coordinates from the environment set by with_cluster.sh, new_user();
+- cluster coordinates from the environment set by with_cluster.sh; new_user() and
+  tls_context() (re-exported from ../common/testlib.py, which also holds the base of
+  TranscriptResult and what main() runs);
 - a strict IMAP response reader/parser (literals, nested lists, status responses);
 - RawClient: a raw socket IMAP client for what imaplib cannot do (IDLE, SASL-IR, LITERAL+,
   pipelining, malformed input);
@@ -14,44 +16,32 @@ import imaplib
 import os
 import re
 import socket
-import ssl
-import subprocess
 import sys
 import threading
 import time
-import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common import testlib as common  # noqa: E402
+from common.testlib import new_user, require_env, tls_context  # noqa: E402
+
+# The names the test scripts import from here (common.testlib's among them).
+__all__ = [
+    "HOST", "IMAP_PORT", "IMAPS_PORT", "NEW_USER", "TERN_CA", "TIMAP4", "TIMAP4_SSL", "TIMEOUT",
+    "TRANSCRIPT", "Atom", "compare_bodystructure", "compare_envelope", "crlf",
+    "expected_bodystructure", "IMAPTestCase", "Literal", "main", "new_user", "Params",
+    "parse_ctype", "parse_status_items", "Part", "ProtocolError", "quote", "RawClient", "Response",
+    "seqset_numbers", "split_responses", "split_responses_plain", "tls_context", "tokenize",
+    "Transcript", "TranscriptResult"]
 
 HOST = "127.0.0.1"
 
-
-def _env_int(name):
-    value = os.environ.get(name)
-    if not value:
-        sys.exit(f"{name} is not set: run this through tests/integration/imap/with_cluster.sh")
-    return int(value)
-
-
-IMAP_PORT = _env_int("IMAP_PORT")
-IMAPS_PORT = _env_int("IMAPS_PORT")
+IMAP_PORT = int(require_env("IMAP_PORT"))
+IMAPS_PORT = int(require_env("IMAPS_PORT"))
 TERN_CA = os.environ.get("TERN_CA", "")
 NEW_USER = os.environ.get("NEW_USER", "")
 
 TIMEOUT = 15  # seconds for any single socket read
-
-
-def new_user():
-    """Creates a fresh user through NEW_USER; returns (address, password)."""
-    out = subprocess.run([NEW_USER], check=True, capture_output=True, text=True).stdout.split()
-    if len(out) != 2:
-        raise RuntimeError(f"NEW_USER printed {out!r}")
-    return out[0], out[1]
-
-
-def tls_context():
-    ctx = ssl.create_default_context(cafile=TERN_CA)
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,19 +743,10 @@ def compare_envelope(expected, actual, path="ENVELOPE"):
 # Test base class and a result that prints the transcript of failed tests.
 
 
-class IMAPTestCase(unittest.TestCase):
-    maxDiff = 4000
-
-    def setUp(self):
+class IMAPTestCase(common.TranscriptTestCase):
+    def setUp(self):  # this module's own transcript
         TRANSCRIPT.reset(self.id())
         self._closers = []
-
-    def tearDown(self):
-        for c in reversed(self._closers):
-            try:
-                c()
-            except Exception:
-                pass
 
     # -- clients
     def shared(self):
@@ -836,39 +817,13 @@ class IMAPTestCase(unittest.TestCase):
         return data
 
 
-class TranscriptResult(unittest.TextTestResult):
-    durations = []
-
-    def startTest(self, test):
-        self._t0 = time.monotonic()
-        super().startTest(test)
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        TranscriptResult.durations.append((time.monotonic() - self._t0, test.id()))
+class TranscriptResult(common.TranscriptResult):
     def _dump(self):
         self.stream.write("\n----- server exchange (last lines) -----\n")
         self.stream.write(TRANSCRIPT.tail(60) + "\n")
         self.stream.write("----------------------------------------\n")
         self.stream.flush()
 
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self.stream.write(f"\nFAIL: {test.id()}\n{self._exc_info_to_string(err, test)}")
-        self._dump()
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self.stream.write(f"\nERROR: {test.id()}\n{self._exc_info_to_string(err, test)}")
-        self._dump()
-
 
 def main():
-    runner = unittest.TextTestRunner(resultclass=TranscriptResult, verbosity=2)
-    started = time.monotonic()
-    program = unittest.main(testRunner=runner, exit=False)
-    slow = sorted(TranscriptResult.durations, reverse=True)[:8]
-    print("slowest tests: " + ", ".join(f"{t.split('.', 1)[1]} {d:.1f}s" for d, t in slow),
-          file=sys.stderr)
-    print(f"total {time.monotonic() - started:.1f}s", file=sys.stderr)
-    sys.exit(0 if program.result.wasSuccessful() else 1)
+    common.main(TranscriptResult, quiet_warnings=False)

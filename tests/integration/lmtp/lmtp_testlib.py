@@ -1,9 +1,13 @@
 """Helpers for the tern-lmtpd integration tests (standard library only).
 
+What the LMTP tests share with the other front-ends' tests is in ../common/testlib.py and
+re-exported here: tls_context(), free_port(), http_get(), the transcript of every byte
+exchanged in a test (printed when the test fails), the raw line client's basics, TIMAP4,
+the SCRAM-SHA-256 client, the private-daemon base class and main(). Here:
+
 - cluster coordinates from the environment set by tests/integration/imap/with_cluster.sh;
 - fresh users, made ahead of time by a small pool of threads (authd hashes every new
   password with argon2id, about a second each), disabled users, quotas, mailboxes (ternctl);
-- a transcript of every byte exchanged in a test, printed when the test fails;
 - TSMTP / TLMTP: smtplib clients that record what they exchange, and lmtp_transaction() for
   the one-reply-per-recipient answer to DATA that smtplib.LMTP leaves unread;
 - RawSMTP: a raw socket client for what smtplib cannot do (wire bytes, pipelining, BDAT,
@@ -14,108 +18,62 @@
   tern-authd (same database and keys) with its own flags, e.g. a short DELIVER token lifetime.
 """
 
-import base64
 import collections
 import concurrent.futures
 import email.utils
 import hashlib
-import hmac
 import imaplib
 import os
 import re
-import signal
 import smtplib
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common import testlib as common  # noqa: E402
+from common.testlib import (  # noqa: E402
+    HOST, PRIVATE, TIMEOUT, TIMAP4, TRANSCRIPT, Daemon, LineClient, Scram, Transcript,
+    TranscriptTestCase, crlf, daemon_env, free_port, http_get, require_env, tls_context)
+from common.testlib import new_user as _create_user  # noqa: E402
+
+# The names the test scripts import from here (common.testlib's among them).
+__all__ = [
+    "DOMAIN", "HOST", "HOSTNAME", "IMAP_PORT", "LMTP_PORT", "LMTPD_BIN", "LMTPD_HTTP",
+    "MAX_MESSAGE_SIZE", "NEW_USER", "PRIVATE", "SMTP_PORT", "TERN_CA", "TERN_VAR", "TERNCTL",
+    "TESTDATA", "TIMAP4", "TIMEOUT", "TLMTP", "TRACE_RE", "TRANSCRIPT", "TSMTP", "USERS", "Authd",
+    "blob_count", "blob_dir", "blob_path", "create_mailbox", "crlf", "disable_user", "dot_stuff",
+    "fetch_messages", "free_port", "http_get", "imap_login", "lmtp_transaction", "Lmtpd",
+    "LMTPTestCase", "mailbox_counts", "main", "make_message", "metric", "new_user",
+    "prefetch_users", "RawSMTP", "received_date", "Reply", "Scram", "set_quota", "split_trace",
+    "ternctl", "testdata", "tls_context", "Transcript", "TranscriptResult", "unknown_address"]
+
 DOMAIN = "example.test"
 
-
-def _env(name):
-    value = os.environ.get(name)
-    if not value:
-        sys.exit(f"{name} is not set: run this through tests/integration/imap/with_cluster.sh")
-    return value
-
-
-LMTP_PORT = int(_env("LMTP_PORT"))
-SMTP_PORT = int(_env("SMTP_PORT"))
-LMTPD_HTTP = int(_env("LMTPD_HTTP"))
-IMAP_PORT = int(_env("IMAP_PORT"))
-TERN_CA = _env("TERN_CA")
-TERN_VAR = _env("TERN_VAR")
-NEW_USER = _env("NEW_USER")
-TERNCTL = _env("TERNCTL")
+LMTP_PORT = int(require_env("LMTP_PORT"))
+SMTP_PORT = int(require_env("SMTP_PORT"))
+LMTPD_HTTP = int(require_env("LMTPD_HTTP"))
+IMAP_PORT = int(require_env("IMAP_PORT"))
+TERN_CA = require_env("TERN_CA")
+TERN_VAR = require_env("TERN_VAR")
+NEW_USER = require_env("NEW_USER")
+TERNCTL = require_env("TERNCTL")
 LMTPD_BIN = os.environ.get("LMTPD_BIN", "")
 TESTDATA = os.environ.get("TERN_TESTDATA_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "testdata")
 
-TIMEOUT = 15  # seconds for any single socket read
 # The flags of the cluster's tern-lmtpd (deploy/local/run.sh).
 HOSTNAME = "localhost"
 MAX_MESSAGE_SIZE = 52428800
 
 
 # ---------------------------------------------------------------------------------------------
-# Transcript: every byte sent and received by every client, per test; printed on failure.
-
-
-class Transcript:
-    MAX_CHUNK = 600
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.lines = []
-
-    def reset(self):
-        with self.lock:
-            self.lines = []
-
-    def add(self, label, direction, data):
-        if not data:
-            return
-        if isinstance(data, str):
-            data = data.encode("utf-8", "replace")
-        text = data[: self.MAX_CHUNK].decode("latin-1")
-        if len(data) > self.MAX_CHUNK:
-            text += f"...<{len(data) - self.MAX_CHUNK} more bytes>"
-        stamp = time.strftime("%H:%M:%S")
-        with self.lock:
-            for i, line in enumerate(text.split("\r\n")):
-                if i > 0 and line == "":
-                    continue
-                self.lines.append(f"{stamp} [{label}] {direction} {line!r}"[:300])
-
-    def note(self, text):
-        with self.lock:
-            self.lines.append(f"{time.strftime('%H:%M:%S')} -- {text}")
-
-    def tail(self, n=80):
-        with self.lock:
-            return "\n".join(self.lines[-n:])
-
-
-TRANSCRIPT = Transcript()
-
-
-# ---------------------------------------------------------------------------------------------
 # Users.
-
-
-def _create_user():
-    out = subprocess.run([NEW_USER], check=True, capture_output=True, text=True).stdout.split()
-    if len(out) != 2:
-        raise RuntimeError(f"NEW_USER printed {out!r}")
-    return out[0], out[1]
 
 
 class _UserPool:
@@ -193,20 +151,7 @@ def mailbox_counts(address):
 
 
 # ---------------------------------------------------------------------------------------------
-# Addresses and TLS.
-
-
-def tls_context():
-    ctx = ssl.create_default_context(cafile=TERN_CA)
-    ctx.check_hostname = True  # the certificate names localhost and 127.0.0.1
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+# Addresses.
 
 
 def unknown_address():
@@ -293,53 +238,16 @@ class Reply:
         return f"Reply({self.code}, {self.lines!r})"
 
 
-class RawSMTP:
-    """An SMTP or LMTP client on a socket; every received byte is kept in `wire`."""
+class RawSMTP(LineClient):
+    """An SMTP or LMTP client on a socket; every received byte is kept in `wire`. Every reply
+    line must end with CRLF (RFC 5321 4.2)."""
+
+    LINE = "reply line"
 
     def __init__(self, port=None, host=HOST, label="raw", greet=True):
-        self.label = label
-        self.sock = socket.create_connection((host, port or SMTP_PORT), timeout=TIMEOUT)
-        self.buf = b""
-        self.wire = bytearray()
+        self._connect(host, port or SMTP_PORT, label)
         self.hello_reply = False  # the next reply answers EHLO/HELO/LHLO
         self.greeting = self.reply(greeting=True) if greet else None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        TRANSCRIPT.add(self.label, "C:", data)
-        self.sock.sendall(data)
-
-    def _recv(self, timeout=None):
-        self.sock.settimeout(TIMEOUT if timeout is None else timeout)
-        data = self.sock.recv(65536)
-        if not data:
-            TRANSCRIPT.note(f"[{self.label}] connection closed by the server")
-            raise EOFError(f"connection closed; unread {self.buf[:200]!r}")
-        TRANSCRIPT.add(self.label, "S:", data)
-        self.wire += data
-        self.buf += data
-
-    def line(self, timeout=None):
-        """One line without its CRLF; every reply line must end with CRLF (RFC 5321 4.2)."""
-        deadline = time.monotonic() + (TIMEOUT if timeout is None else timeout)
-        while b"\r\n" not in self.buf:
-            if b"\n" in self.buf:
-                raise AssertionError(f"reply line not ended by CRLF: {self.buf[:200]!r}")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout(f"no complete line within the timeout; have {self.buf!r}")
-            self._recv(left)
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        if b"\r" in line or b"\n" in line:
-            raise AssertionError(f"bare CR or LF in a reply line: {line[:200]!r}")
-        return line
 
     def reply(self, timeout=None, greeting=False):
         """One reply, multi-line ones included ("250-..." up to "250 ..."). Every 2xx, 4xx
@@ -381,10 +289,7 @@ class RawSMTP:
         r = self.cmd("STARTTLS")
         if r.code != 220:
             raise AssertionError(f"STARTTLS: {r!r}")
-        if self.buf:
-            raise AssertionError(f"bytes after the STARTTLS answer: {self.buf!r}")
-        self.sock = (context or tls_context()).wrap_socket(self.sock, server_hostname="localhost")
-        TRANSCRIPT.note(f"[{self.label}] TLS {self.sock.version()}")
+        self._upgrade_tls("STARTTLS", context)
         return r
 
     def silence(self, seconds):
@@ -402,38 +307,10 @@ class RawSMTP:
                 return
             raise AssertionError(f"unexpected bytes from the server: {self.buf!r}")
 
-    def read_until_closed(self, timeout):
-        """Everything the server sends until it closes the connection (within timeout
-        seconds, else AssertionError)."""
-        deadline = time.monotonic() + timeout
-        start = len(self.wire) - len(self.buf)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"[{self.label}] still open after {timeout} s")
-            try:
-                self._recv(left)
-            except EOFError:
-                return bytes(self.wire[start:])
-            except (socket.timeout, TimeoutError):
-                continue
-            except (ConnectionResetError, ssl.SSLError):
-                return bytes(self.wire[start:])
-
 
 def dot_stuff(message):
     """The DATA wire form of a CRLF message, terminator included (RFC 5321 4.5.2)."""
-    assert message.endswith(b"\r\n")
-    out = bytearray()
-    for line in message[:-2].split(b"\r\n"):
-        if line.startswith(b"."):
-            out += b"."
-        out += line + b"\r\n"
-    return bytes(out) + b".\r\n"
-
-
-def crlf(data):
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return common.dot_stuff(message) + b".\r\n"
 
 
 def make_message(subject, body_lines=("hello",), extra_headers=(), sender="sender@example.org"):
@@ -476,55 +353,6 @@ def received_date(received):
 
 # ---------------------------------------------------------------------------------------------
 # IMAP read-back, authenticated with SCRAM-SHA-256 (RFC 5802, RFC 7677).
-
-
-class Scram:
-    def __init__(self, user, password):
-        self.user, self.password = user, password
-        self.nonce = base64.b64encode(os.urandom(18)).decode()
-        self.bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), self.nonce)
-        self.verifier = None
-
-    def client_first(self):
-        return ("n,," + self.bare).encode()
-
-    def client_final(self, server_first):
-        server_first = server_first.decode()
-        fields = dict(kv.split("=", 1) for kv in server_first.split(","))
-        if not fields["r"].startswith(self.nonce):
-            raise AssertionError(f"server nonce does not extend ours: {server_first!r}")
-        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(),
-                                     base64.b64decode(fields["s"]), int(fields["i"]))
-        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-        stored = hashlib.sha256(client_key).digest()
-        without_proof = "c=biws,r=" + fields["r"]
-        auth_message = ",".join([self.bare, server_first, without_proof]).encode()
-        signature = hmac.new(stored, auth_message, hashlib.sha256).digest()
-        proof = bytes(a ^ b for a, b in zip(client_key, signature))
-        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-        self.verifier = "v=" + base64.b64encode(
-            hmac.new(server_key, auth_message, hashlib.sha256).digest()).decode()
-        return (without_proof + ",p=" + base64.b64encode(proof).decode()).encode()
-
-
-class TIMAP4(imaplib.IMAP4):
-    def __init__(self, label="imap"):
-        self.label = label
-        imaplib.IMAP4.__init__(self, HOST, IMAP_PORT, timeout=TIMEOUT)
-
-    def send(self, data):
-        TRANSCRIPT.add(self.label, "C:", data)
-        return super().send(data)
-
-    def readline(self):
-        line = super().readline()
-        TRANSCRIPT.add(self.label, "S:", line)
-        return line
-
-    def read(self, size):
-        data = super().read(size)
-        TRANSCRIPT.add(self.label, "S:", data)
-        return data
 
 
 def imap_login(user, label="imap"):
@@ -614,11 +442,6 @@ def blob_path(data):
     return os.path.join(blob_dir(), digest[:2], digest)
 
 
-def http_get(port, path, timeout=5):
-    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
-        return r.status, r.read().decode()
-
-
 def metric(text, name, **labels):
     """The value of one sample in Prometheus text format (0.0 when absent)."""
     for line in text.splitlines():
@@ -638,72 +461,12 @@ def metric(text, name, **labels):
 
 
 def _grpc_env(name):
-    env = dict(os.environ)
-    env.update({
-        "TERN_GRPC_TLS_CERT": TERN_VAR + "/tls/tern.pem",
-        "TERN_GRPC_TLS_KEY": TERN_VAR + "/tls/tern.key",
-        "TERN_GRPC_TLS_CA": TERN_VAR + "/tls/ca.pem",
-        "TERN_SERVICE_TOKEN_FILE": TERN_VAR + "/secrets/service.token",
-        "TERN_INSTANCE": name,
-    })
+    env = daemon_env(name)
+    env["TERN_SERVICE_TOKEN_FILE"] = TERN_VAR + "/secrets/service.token"
     return env
 
 
-class _Process:
-    """A service started by a test: its log in a temporary file, ready when /readyz is 200."""
-
-    kind = "process"
-
-    def _start(self, name, argv, env):
-        self.name = name
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{self.kind}-{name}-", suffix=".log",
-                                               delete=False)
-        TRANSCRIPT.note("starting " + " ".join(argv))
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        PRIVATE.append(self)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                text = self.log_text()[-3000:]
-                self.stop()
-                raise RuntimeError(f"{self.kind} {name} exited with {self.proc.returncode}:\n"
-                                   + text)
-            try:
-                if http_get(self.http, "/readyz", timeout=2)[0] == 200:
-                    return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                text = self.log_text()[-3000:]
-                self.stop()
-                raise RuntimeError(f"{self.kind} {name} not ready in 30 s:\n" + text)
-            time.sleep(0.1)
-
-    def log_text(self):
-        try:
-            with open(self.log.name, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        try:
-            os.unlink(self.log.name)
-        except OSError:
-            pass
-        if self in PRIVATE:
-            PRIVATE.remove(self)
-
-
-class Authd(_Process):
+class Authd(Daemon):
     """An extra tern-authd on the cluster's database, Redis and keys."""
 
     kind = "tern-authd"
@@ -717,8 +480,8 @@ class Authd(_Process):
         self.addr = f"{HOST}:{self.port}"
         env = _grpc_env(name)
         env.update({
-            "TERN_PG_DSN": _env("TEST_PG_DSN"),
-            "TERN_REDIS_ADDR": _env("TEST_REDIS_ADDR"),
+            "TERN_PG_DSN": require_env("TEST_PG_DSN"),
+            "TERN_REDIS_ADDR": require_env("TEST_REDIS_ADDR"),
             "TERN_ADMIN_TOKEN_FILE": TERN_VAR + "/secrets/admin.token",
             "TERN_TOKEN_KEY_FILE": TERN_VAR + "/secrets/token.key",
         })
@@ -726,7 +489,7 @@ class Authd(_Process):
                            f"--http-listen={HOST}:{self.http}", *flags], env)
 
 
-class Lmtpd(_Process):
+class Lmtpd(Daemon):
     """An extra tern-lmtpd against the same cluster (or another authd)."""
 
     kind = "tern-lmtpd"
@@ -740,35 +503,18 @@ class Lmtpd(_Process):
                 f"--http-listen={HOST}:{self.http}", f"--hostname={HOSTNAME}",
                 f"--local-domains={DOMAIN}",
                 f"--tls-cert={TERN_VAR}/tls/tern.pem", f"--tls-key={TERN_VAR}/tls/tern.key",
-                "--authd-addr=" + (authd_addr or _env("TEST_AUTHD_ADDR")),
-                "--metad-addr=" + _env("TEST_METAD_ADDR"),
-                "--blobd-addr=" + _env("TEST_BLOBD_ADDR"),
+                "--authd-addr=" + (authd_addr or require_env("TEST_AUTHD_ADDR")),
+                "--metad-addr=" + require_env("TEST_METAD_ADDR"),
+                "--blobd-addr=" + require_env("TEST_BLOBD_ADDR"),
                 f"--instance={name}", *flags]
         self._start(name, argv, _grpc_env(name))
-
-
-PRIVATE = []  # running private processes, for the failure report
 
 
 # ---------------------------------------------------------------------------------------------
 # Test base class and a result that prints the transcript of failed tests.
 
 
-class LMTPTestCase(unittest.TestCase):
-    maxDiff = 4000
-
-    def setUp(self):
-        TRANSCRIPT.reset()
-        TRANSCRIPT.note(self.id())
-        self._closers = []
-
-    def tearDown(self):
-        for c in reversed(self._closers):
-            try:
-                c()
-            except Exception:
-                pass
-
+class LMTPTestCase(TranscriptTestCase):
     def lmtp(self, label="lmtp", port=None, lhlo=True):
         c = TLMTP(label=label, port=port)
         self._closers.append(c.close)
@@ -803,57 +549,15 @@ class LMTPTestCase(unittest.TestCase):
         return reply
 
 
-class TranscriptResult(unittest.TextTestResult):
-    durations = []
+class TranscriptResult(common.TranscriptResult):
+    log_lines = 12
 
-    def startTest(self, test):
-        self._t0 = time.monotonic()
-        super().startTest(test)
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        TranscriptResult.durations.append((time.monotonic() - self._t0, test.id()))
-
-    def _dump(self):
-        self.stream.write("\n----- exchange (last lines) -----\n")
-        self.stream.write(TRANSCRIPT.tail(70) + "\n")
+    def log_files(self):
         logs = [("tern-lmtpd.log", os.path.join(TERN_VAR, "log", "tern-lmtpd.log"))]
         for d in PRIVATE:
             logs.append((f"{d.kind} {d.name}", d.log.name))
-        for title, path in logs:
-            try:
-                with open(path, "rb") as f:
-                    log = f.read().decode("utf-8", "replace").splitlines()[-12:]
-                self.stream.write(f"----- {title} (last lines) -----\n" + "\n".join(log) + "\n")
-            except OSError:
-                pass
-        self.stream.write("---------------------------------\n")
-        self.stream.flush()
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self.stream.write(f"\nFAIL: {test.id()}\n{self._exc_info_to_string(err, test)}")
-        self._dump()
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self.stream.write(f"\nERROR: {test.id()}\n{self._exc_info_to_string(err, test)}")
-        self._dump()
+        return logs
 
 
 def main():
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    runner = unittest.TextTestRunner(resultclass=TranscriptResult, verbosity=2)
-    started = time.monotonic()
-    try:
-        program = unittest.main(testRunner=runner, exit=False, warnings="ignore")
-    finally:
-        USERS.shutdown()
-        for d in list(PRIVATE):
-            d.stop()
-    slow = sorted(TranscriptResult.durations, reverse=True)[:8]
-    print("slowest tests: " + ", ".join(f"{t.split('.', 1)[1]} {d:.1f}s" for d, t in slow),
-          file=sys.stderr)
-    print(f"total {time.monotonic() - started:.1f}s", file=sys.stderr)
-    sys.exit(0 if program.result.wasSuccessful() else 1)
+    common.main(TranscriptResult, cleanup=USERS.shutdown)

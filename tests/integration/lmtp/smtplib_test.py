@@ -38,7 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lmtp_testlib import (  # noqa: E402
     DOMAIN, HOSTNAME, LMTP_PORT, LMTPD_HTTP, MAX_MESSAGE_SIZE, SMTP_PORT, TLMTP, TRANSCRIPT,
     Authd, LMTPTestCase, Lmtpd, RawSMTP, blob_count, blob_path, create_mailbox, crlf,
-    disable_user, dot_stuff, fetch_messages, http_get, lmtp_transaction, mailbox_counts, main,
+    disable_user, dot_stuff, fetch_messages, http_get, imap_login, lmtp_transaction,
+    mailbox_counts, main,
     make_message, metric, new_user, prefetch_users, received_date, set_quota, split_trace,
     ternctl, testdata, tls_context, unknown_address)
 
@@ -111,6 +112,33 @@ class A1_LmtpGreeting(LMTPTestCase):
 
 
 class A2_LmtpDelivery(LMTPTestCase):
+    def test_idle_client_sees_the_delivery(self):
+        # The delivery path of DESIGN.md: metad's commit -> Redis notice -> the IMAP
+        # front-end -> "* N EXISTS" to a client in IDLE (RFC 2177).
+        user = new_user()
+        m = imap_login(user, label="idle")
+        self.addCleanup(m.shutdown)
+        self.assertEqual(m.select("INBOX")[0], "OK")
+        tag = m._new_tag()
+        m.send(tag + b" IDLE\r\n")
+        self.assertTrue(m.readline().startswith(b"+"), "IDLE continuation")
+        start = time.monotonic()
+        c = self.lmtp()
+        _, data = lmtp_transaction(c, SENDER, [user[0]], make_message("seen while idling"))
+        self.assertReply(data[0], 250, "2.0.0")
+        m.sock.settimeout(5)
+        line = m.readline()
+        elapsed = time.monotonic() - start
+        TRANSCRIPT.note(f"EXISTS {elapsed:.3f} s after the delivery began")
+        self.assertEqual(line, b"* 1 EXISTS\r\n")
+        self.assertLess(elapsed, 2.5)
+        m.send(b"DONE\r\n")
+        while True:
+            line = m.readline()
+            if line.startswith(tag):
+                self.assertIn(b"OK", line)
+                break
+
     def test_one_reply_per_accepted_recipient_in_rcpt_order(self):
         first, second, disabled = new_user(), new_user(), new_user()
         disable_user(disabled[0])

@@ -1,0 +1,1 @@
+"""Code shared by the protocol test libraries (pop3_testlib, lmtp_testlib, imap_testlib)."""
