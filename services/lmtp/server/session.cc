@@ -49,7 +49,10 @@ Session::~Session() = default;
 void Session::Shutdown() {
   shutdown_ = true;
   // A delivery in progress finishes; a session waiting for its client is woken now.
-  if (waiting_) stream_.Cancel();
+  if (waiting_) {
+    woken_ = true;
+    stream_.Cancel();
+  }
 }
 
 common::FrontendMetrics& Session::Metrics() const {
@@ -112,7 +115,10 @@ asio::awaitable<void> Session::Run() {
       const common::ClientStream::Read read = co_await stream_.ReadMore(server_.settings.timeout);
       waiting_ = false;
       if (read == common::ClientStream::Read::kData) continue;
-      if (read == common::ClientStream::Read::kClosed && shutdown_) continue;  // Cancel()
+      if (read == common::ClientStream::Read::kClosed && woken_) {
+        woken_ = false;  // Shutdown() cancelled the read; the connection itself is fine
+        continue;
+      }
       if (read == common::ClientStream::Read::kTimeout) {
         // RFC 5321 4.5.3.2.7: the server may close after its timeout, with a 421.
         Reply(421, "4.4.2", Cat(server_.settings.hostname, " Timeout, closing connection"));

@@ -89,6 +89,7 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   bool closing_ = false;
   bool shutdown_ = false;
   bool waiting_ = false;
+  bool woken_ = false;  // a read was cancelled by Shutdown(), not ended by the client
   int errors_ = 0;
   int last_code_ = 0;  // of the last reply, for the command metrics
 

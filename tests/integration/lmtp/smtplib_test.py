@@ -854,6 +854,28 @@ class B4_ConnectionsAndShutdown(LMTPTestCase):
         _, text = http_get(d.http, "/metrics")
         self.assertGreaterEqual(metric(text, "tern_smtp_connections_refused_total"), 1)
 
+    def test_client_gone_during_shutdown_ends_at_once(self):
+        # A client that hangs up in the middle of DATA after SIGTERM: its session ends then
+        # (nothing is stored), and the process exits well within --shutdown-grace (10 s).
+        user = new_user()
+        d = Lmtpd("sigterm-gone")
+        self.addCleanup(d.stop)
+        busy = self.raw(d.lmtp_port, "busy")
+        self.assertReply(busy.cmd("LHLO client.test"), 250)
+        busy.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{user[0]}>\r\nDATA\r\n")
+        self.assertEqual([x.code for x in busy.replies(3)], [250, 250, 354])
+        busy.send(b"Subject: never finished\r\n\r\nhalf\r\n")
+        time.sleep(0.2)
+        start = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        busy.close()
+        self.assertEqual(d.proc.wait(15), 0)
+        elapsed = time.monotonic() - start
+        TRANSCRIPT.note(f"exited {elapsed:.2f} s after SIGTERM")
+        self.assertLess(elapsed, 5.0)
+        self.assertEqual(mailbox_counts(user[0]).get("INBOX", 0), 0)
+
     def test_sigterm_finishes_the_message_being_received(self):
         user = new_user()
         d = Lmtpd("sigterm")
