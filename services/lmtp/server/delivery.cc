@@ -19,6 +19,8 @@ namespace md = metadata::v1;
 constexpr size_t kPutChunk = 1 << 20;
 // A DELIVER token this close to its expiry is replaced before it is used.
 constexpr absl::Duration kTokenMargin = absl::Seconds(30);
+// Appends of one message running at once (one per recipient).
+constexpr size_t kParallelAppends = 4;
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -71,13 +73,82 @@ asio::awaitable<common::Outcome> Append(ServerContext& server, const Recipient& 
   item->set_put_receipt(stored.put.put_receipt());
   *item->mutable_parsed() = stored.parsed;
   common::CallMeta meta{.request_id = request_id, .session_token = r.token};
-  // The idempotency key makes a retried append store nothing twice (metadata.proto).
-  const common::CallPolicy policy = Policy(server, true);
+  // The idempotency key makes a retried append store nothing twice (metadata.proto). A
+  // delivery can wait: more attempts than an interactive command gets, so a busy metad
+  // (RESOURCE_EXHAUSTED) is retried within the deadline rather than answered 451.
+  common::CallPolicy policy = Policy(server, true);
+  policy.max_attempts = 10;
+  policy.max_backoff = absl::Seconds(1);
   common::Outcome outcome = co_await common::Call(
       policy, meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
         server.metad->async()->AppendMessages(ctx, &req, &resp, std::move(done));
       });
   co_return outcome;
+}
+
+void CountDelivery(ServerContext& server, const std::string& protocol,
+                   const protocol::Reply& reply) {
+  const char* result = reply.positive()    ? "delivered"
+                       : reply.transient() ? "temporary"
+                                           : "permanent";
+  server.metrics->deliveries.Add({{"protocol", protocol}, {"result", result}}).Increment();
+}
+
+// Stores the put message for one recipient and sets `reply`.
+asio::awaitable<void> DeliverOne(ServerContext& server, const Message& message,
+                                 const Stored& stored, Recipient& r, const std::string& request_id,
+                                 const std::string& protocol, protocol::Reply& reply) {
+  std::optional<protocol::Reply> refused = co_await FreshToken(server, r, request_id);
+  if (refused) {
+    reply = *refused;
+    CountDelivery(server, protocol, reply);
+    co_return;
+  }
+  const std::string key =
+      Cat("lmtp-", Sha256Hex(Cat(message.fingerprint, "\n", r.canonical, "\n", r.detail)));
+  md::AppendMessagesResponse resp;
+  std::string mailbox = r.detail.empty() ? "INBOX" : r.detail;
+  common::Outcome outcome = co_await Append(server, r, stored, mailbox, key, request_id, resp);
+  // Sub-addressing: user+tag goes to the folder "tag" when there is one, else INBOX.
+  if (mailbox != "INBOX" &&
+      (outcome.reason == "ERROR_REASON_TRYCREATE" || outcome.reason == "ERROR_REASON_NOSELECT" ||
+       outcome.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
+    mailbox = "INBOX";
+    outcome = co_await Append(server, r, stored, mailbox, key, request_id, resp);
+  }
+  if (outcome.ok()) {
+    const uint64_t uid = resp.uids().ranges_size() > 0 ? resp.uids().ranges(0).first() : 0;
+    reply = protocol::MakeReply(250, "2.0.0",
+                                Cat("<", r.address, "> delivered to ", mailbox, " as UID ", uid));
+    common::LogInfo("lmtp delivered", {{"request_id", request_id},
+                                       {"user", r.canonical},
+                                       {"mailbox", mailbox},
+                                       {"uid", uid},
+                                       {"size", message.data.size()}});
+  } else if (outcome.reason == "ERROR_REASON_IDEMPOTENCY_KEY_REUSED") {
+    // The same content from the same sender was already stored for this recipient: an MTA
+    // retrying a delivery whose answer it never got.
+    reply = protocol::MakeReply(250, "2.0.0", Cat("<", r.address, "> already delivered"));
+    server.metrics->deliveries.Add({{"protocol", protocol}, {"result", "duplicate"}}).Increment();
+    common::LogInfo("lmtp duplicate suppressed",
+                    {{"request_id", request_id}, {"user", r.canonical}});
+    co_return;
+  } else if (outcome.reason == "ERROR_REASON_OVERQUOTA") {
+    // RFC 3463 X.2.2: mailbox full, transient or permanent as configured.
+    reply = server.settings.over_quota_permanent
+                ? protocol::MakeReply(552, "5.2.2", "Mailbox full")
+                : protocol::MakeReply(452, "4.2.2", "Mailbox full, try again later");
+  } else if (outcome.reason == "ERROR_REASON_TOOBIG") {
+    reply = protocol::MakeReply(552, "5.3.4", "Message too big for this mailbox");
+  } else {
+    common::LogWarn("lmtp: append failed", {{"request_id", request_id},
+                                            {"user", r.canonical},
+                                            {"code", static_cast<int>(outcome.status.error_code())},
+                                            {"reason", outcome.reason},
+                                            {"error", outcome.status.error_message()}});
+    reply = Unavailable();
+  }
+  CountDelivery(server, protocol, reply);
 }
 
 }  // namespace
@@ -130,12 +201,7 @@ asio::awaitable<std::vector<protocol::Reply>> Deliver(ServerContext& server, con
                                                       std::string protocol) {
   std::vector<protocol::Reply> replies(recipients.size());
   if (recipients.empty()) co_return replies;
-  auto count = [&](const protocol::Reply& reply) {
-    const char* result = reply.positive()    ? "delivered"
-                         : reply.transient() ? "temporary"
-                                             : "permanent";
-    server.metrics->deliveries.Add({{"protocol", protocol}, {"result", result}}).Increment();
-  };
+  auto count = [&](const protocol::Reply& reply) { CountDelivery(server, protocol, reply); };
 
   // 1. The bytes, once, durable in blobd. Any recipient's DELIVER token may put them; the
   // receipt is not bound to a user (blob.proto PutResponse.put_receipt). A recipient whose
@@ -192,62 +258,51 @@ asio::awaitable<std::vector<protocol::Reply>> Deliver(ServerContext& server, con
   // Parsed once for every recipient (DESIGN.md: MIME is parsed where a message enters).
   stored.parsed = ingest::Ingest(message.data);
 
-  // 2. One append per recipient, each its own transaction in metad.
+  // 2. One append per recipient, each its own transaction in metad, all at once: they are
+  // independent, and metad commits them together (PostgreSQL's group commit). The same
+  // recipient named twice (same user and folder) is stored once and answered twice.
+  std::vector<size_t> first_of(recipients.size());
+  size_t pending = 0;
   for (size_t i = 0; i < recipients.size(); ++i) {
-    if (done[i]) continue;
-    Recipient& r = recipients[i];
-    std::optional<protocol::Reply> refused = co_await FreshToken(server, r, request_id);
-    if (refused) {
-      replies[i] = *refused;
-      count(replies[i]);
-      continue;
+    first_of[i] = i;
+    for (size_t j = 0; j < i; ++j) {
+      if (recipients[j].user_id == recipients[i].user_id &&
+          recipients[j].detail == recipients[i].detail) {
+        first_of[i] = j;
+        break;
+      }
     }
-    const std::string key =
-        Cat("lmtp-", Sha256Hex(Cat(message.fingerprint, "\n", r.canonical, "\n", r.detail)));
-    md::AppendMessagesResponse resp;
-    std::string mailbox = r.detail.empty() ? "INBOX" : r.detail;
-    outcome = co_await Append(server, r, stored, mailbox, key, request_id, resp);
-    // Sub-addressing: user+tag goes to the folder "tag" when there is one, else INBOX.
-    if (mailbox != "INBOX" &&
-        (outcome.reason == "ERROR_REASON_TRYCREATE" || outcome.reason == "ERROR_REASON_NOSELECT" ||
-         outcome.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
-      mailbox = "INBOX";
-      outcome = co_await Append(server, r, stored, mailbox, key, request_id, resp);
+  }
+  // At most kParallelAppends at a time: metad's bounded work queue is shared by every
+  // front-end, and a burst beyond it is turned away (RESOURCE_EXHAUSTED).
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    if (!done[i] && first_of[i] == i) todo.push_back(i);
+  }
+  const auto executor = co_await asio::this_coro::executor;  // the session's strand
+  for (size_t wave = 0; wave < todo.size(); wave += kParallelAppends) {
+    const size_t end = std::min(todo.size(), wave + kParallelAppends);
+    pending = end - wave;
+    asio::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
+    for (size_t k = wave; k < end; ++k) {
+      const size_t i = todo[k];
+      asio::co_spawn(
+          executor,
+          DeliverOne(server, message, stored, recipients[i], request_id, protocol, replies[i]),
+          [&pending, &all_done](std::exception_ptr) {
+            if (--pending == 0) all_done.cancel();
+          });
     }
-    if (outcome.ok()) {
-      const uint64_t uid = resp.uids().ranges_size() > 0 ? resp.uids().ranges(0).first() : 0;
-      replies[i] = protocol::MakeReply(
-          250, "2.0.0", Cat("<", r.address, "> delivered to ", mailbox, " as UID ", uid));
-      common::LogInfo("lmtp delivered", {{"request_id", request_id},
-                                         {"user", r.canonical},
-                                         {"mailbox", mailbox},
-                                         {"uid", uid},
-                                         {"size", message.data.size()}});
-    } else if (outcome.reason == "ERROR_REASON_IDEMPOTENCY_KEY_REUSED") {
-      // The same content from the same sender was already stored for this recipient: an
-      // MTA retrying a delivery whose answer it never got.
-      replies[i] = protocol::MakeReply(250, "2.0.0", Cat("<", r.address, "> already delivered"));
-      server.metrics->deliveries.Add({{"protocol", protocol}, {"result", "duplicate"}}).Increment();
-      common::LogInfo("lmtp duplicate suppressed",
-                      {{"request_id", request_id}, {"user", r.canonical}});
-      continue;
-    } else if (outcome.reason == "ERROR_REASON_OVERQUOTA") {
-      // RFC 3463 X.2.2: mailbox full, transient or permanent as configured.
-      replies[i] = server.settings.over_quota_permanent
-                       ? protocol::MakeReply(552, "5.2.2", "Mailbox full")
-                       : protocol::MakeReply(452, "4.2.2", "Mailbox full, try again later");
-    } else if (outcome.reason == "ERROR_REASON_TOOBIG") {
-      replies[i] = protocol::MakeReply(552, "5.3.4", "Message too big for this mailbox");
-    } else {
-      common::LogWarn("lmtp: append failed",
-                      {{"request_id", request_id},
-                       {"user", r.canonical},
-                       {"code", static_cast<int>(outcome.status.error_code())},
-                       {"reason", outcome.reason},
-                       {"error", outcome.status.error_message()}});
-      replies[i] = Unavailable();
+    // Every spawned delivery ends (a backend call has a deadline and shutdown cancels it);
+    // this frame, which they refer to, outlives them.
+    asio::error_code ec;
+    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    if (!done[i] && first_of[i] != i) {
+      replies[i] = replies[first_of[i]];
+      CountDelivery(server, protocol, replies[i]);
     }
-    count(replies[i]);
   }
   co_return replies;
 }
