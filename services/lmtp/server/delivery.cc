@@ -258,8 +258,8 @@ asio::awaitable<std::vector<protocol::Reply>> Deliver(ServerContext& server, con
   // Parsed once for every recipient (DESIGN.md: MIME is parsed where a message enters).
   stored.parsed = ingest::Ingest(message.data);
 
-  // 2. One append per recipient, each its own transaction in metad, all at once: they are
-  // independent, and metad commits them together (PostgreSQL's group commit). The same
+  // 2. One append per recipient, each its own transaction in metad, several at once: they
+  // are independent, and metad commits them together (PostgreSQL's group commit). The same
   // recipient named twice (same user and folder) is stored once and answered twice.
   std::vector<size_t> first_of(recipients.size());
   size_t pending = 0;
@@ -295,8 +295,11 @@ asio::awaitable<std::vector<protocol::Reply>> Deliver(ServerContext& server, con
     }
     // Every spawned delivery ends (a backend call has a deadline and shutdown cancels it);
     // this frame, which they refer to, outlives them.
-    asio::error_code ec;
-    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    // The completions run on this strand, so none can slip in between the test and the wait.
+    if (pending > 0) {
+      asio::error_code ec;
+      co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
   for (size_t i = 0; i < recipients.size(); ++i) {
     if (!done[i] && first_of[i] != i) {
