@@ -37,6 +37,8 @@ class KeyRing {
 };
 
 std::string HmacSha256(std::string_view key, std::string_view data);
+// SHA-256 of `data`: the 32-byte digest.
+std::string Sha256(std::string_view data);
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 std::string Base64UrlEncode(std::string_view bytes);  // RFC 4648 section 5, no padding
 std::optional<std::string> Base64UrlDecode(std::string_view text);

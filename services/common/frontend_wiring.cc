@@ -25,6 +25,15 @@ std::vector<SettingSpec> FrontendBackendSettings() {
   };
 }
 
+std::vector<SettingSpec> FrontendSettings(std::string_view http_listen,
+                                          const std::vector<SettingSpec>& own) {
+  std::vector<SettingSpec> s = CommonSettings("", http_listen);
+  s.insert(s.end(), own.begin(), own.end());
+  const std::vector<SettingSpec> backends = FrontendBackendSettings();
+  s.insert(s.end(), backends.begin(), backends.end());
+  return s;
+}
+
 absl::StatusOr<Backends> ConnectBackends(const Config& cfg, ServiceRuntime& rt) {
   const TlsFiles grpc_tls{cfg.GetString("grpc-tls-cert"), cfg.GetString("grpc-tls-key"),
                           cfg.GetString("grpc-tls-ca")};

@@ -6,6 +6,7 @@
 
 #include <asio/ssl.hpp>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,11 @@ namespace tern::common {
 
 // tls-cert, tls-key, authd-addr, metad-addr, blobd-addr, threads, backend-timeout.
 std::vector<SettingSpec> FrontendBackendSettings();
+
+// Every setting of a front-end: the common ones (no gRPC listener, the metrics/health
+// endpoint on `http_listen`), then the protocol's own, then FrontendBackendSettings().
+std::vector<SettingSpec> FrontendSettings(std::string_view http_listen,
+                                          const std::vector<SettingSpec>& own);
 
 struct Backends {
   std::unique_ptr<auth::v1::AuthService::Stub> auth;

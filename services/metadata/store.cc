@@ -1,7 +1,5 @@
 #include "services/metadata/store.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <map>
 #include <pqxx/pqxx>
@@ -142,12 +140,6 @@ void SetTime(google::protobuf::Timestamp* out, absl::Time t) {
 absl::Status NotFoundMailbox(std::string_view what) {
   return ReasonError(absl::StatusCode::kNotFound, v1::ERROR_REASON_NONEXISTENT,
                      Cat("no mailbox ", what));
-}
-
-std::string Sha256(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
 // RFC 3501 flag-keyword: an atom, not beginning with '\'.
@@ -1216,7 +1208,7 @@ absl::StatusOr<v1::AppendMessagesResponse> MetadataStore::Append(
   // what identifies the request.
   v1::AppendMessagesRequest identity = req;
   for (v1::AppendItem& item : *identity.mutable_items()) item.clear_put_receipt();
-  const std::string request_hash = Sha256(identity.SerializeAsString());
+  const std::string request_hash = common::Sha256(identity.SerializeAsString());
   return WithTxn<pqxx::work>(
       pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::AppendMessagesResponse> {
         notices.clear();  // a retried transaction starts over
@@ -1282,8 +1274,8 @@ absl::StatusOr<v1::MoveMessagesResponse> MetadataStore::CopyOrMove(
   absl::StatusOr<std::string> dest_name = CanonicalMailboxName(destination);
   if (!dest_name.ok()) return dest_name.status();
   const std::string request_hash =
-      Sha256(Cat(move ? "move:" : "copy:", source_id, ":", source_uidvalidity, ":",
-                 uid_set.SerializeAsString(), ":", *dest_name));
+      common::Sha256(Cat(move ? "move:" : "copy:", source_id, ":", source_uidvalidity, ":",
+                         uid_set.SerializeAsString(), ":", *dest_name));
   return WithTxn<
       pqxx::work>(pool_, [&](pqxx::work& txn) -> absl::StatusOr<v1::MoveMessagesResponse> {
     notices.clear();  // a retried transaction starts over

@@ -17,33 +17,30 @@ using tern::common::SettingSpec;
 using tern::common::SettingType;
 
 std::vector<SettingSpec> Settings() {
-  std::vector<SettingSpec> s = tern::common::CommonSettings("", "0.0.0.0:9104");
-  const std::vector<SettingSpec> own = {
-      {"imap-listen", "TERN_IMAP_LISTEN", "0.0.0.0:1143", SettingType::kString,
-       "address:port of the plaintext IMAP listener (STARTTLS); empty: none"},
-      {"imaps-listen", "TERN_IMAPS_LISTEN", "0.0.0.0:1993", SettingType::kString,
-       "address:port of the implicit-TLS IMAP listener (RFC 8314); empty: none"},
-      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
-       "Redis for change notices (IDLE); empty: poll only"},
-      {"max-line", "TERN_IMAP_MAX_LINE", "65536", SettingType::kInt,
-       "longest command line in bytes (literals excluded); longer lines get BAD"},
-      {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
-       "largest message or literal in bytes (advertised as APPENDLIMIT, RFC 7889)"},
-      {"login-timeout", "TERN_IMAP_LOGIN_TIMEOUT", "60s", SettingType::kDuration,
-       "autologout before authentication"},
-      {"idle-timeout", "TERN_IMAP_IDLE_TIMEOUT", "30m", SettingType::kDuration,
-       "autologout once authenticated (RFC 3501 5.4: at least 30 minutes)"},
-      {"poll-interval", "TERN_IMAP_POLL_INTERVAL", "30s", SettingType::kDuration,
-       "while Redis is unreachable: resync a selected mailbox this often"},
-      {"resync-interval", "TERN_IMAP_RESYNC_INTERVAL", "5m", SettingType::kDuration,
-       "while Redis is reachable: resync a selected mailbox this often even without a notice"},
-      {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
-       SettingType::kInt, "open connections allowed from one client IP address"},
-  };
-  s.insert(s.end(), own.begin(), own.end());
-  const std::vector<SettingSpec> backends = tern::common::FrontendBackendSettings();
-  s.insert(s.end(), backends.begin(), backends.end());
-  return s;
+  return tern::common::FrontendSettings(
+      "0.0.0.0:9104",
+      {
+          {"imap-listen", "TERN_IMAP_LISTEN", "0.0.0.0:1143", SettingType::kString,
+           "address:port of the plaintext IMAP listener (STARTTLS); empty: none"},
+          {"imaps-listen", "TERN_IMAPS_LISTEN", "0.0.0.0:1993", SettingType::kString,
+           "address:port of the implicit-TLS IMAP listener (RFC 8314); empty: none"},
+          {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
+           "Redis for change notices (IDLE); empty: poll only"},
+          {"max-line", "TERN_IMAP_MAX_LINE", "65536", SettingType::kInt,
+           "longest command line in bytes (literals excluded); longer lines get BAD"},
+          {"append-limit", "TERN_APPEND_LIMIT", "67108864", SettingType::kInt,
+           "largest message or literal in bytes (advertised as APPENDLIMIT, RFC 7889)"},
+          {"login-timeout", "TERN_IMAP_LOGIN_TIMEOUT", "60s", SettingType::kDuration,
+           "autologout before authentication"},
+          {"idle-timeout", "TERN_IMAP_IDLE_TIMEOUT", "30m", SettingType::kDuration,
+           "autologout once authenticated (RFC 3501 5.4: at least 30 minutes)"},
+          {"poll-interval", "TERN_IMAP_POLL_INTERVAL", "30s", SettingType::kDuration,
+           "while Redis is unreachable: resync a selected mailbox this often"},
+          {"resync-interval", "TERN_IMAP_RESYNC_INTERVAL", "5m", SettingType::kDuration,
+           "while Redis is reachable: resync a selected mailbox this often even without a notice"},
+          {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
+           SettingType::kInt, "open connections allowed from one client IP address"},
+      });
 }
 
 absl::Status Setup(tern::common::ServiceRuntime& rt) {

@@ -1,8 +1,7 @@
 #include "services/lmtp/server/delivery.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/escaping.h"
+#include "services/common/credentials.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
 #include "services/ingest/ingest.h"
@@ -23,10 +22,8 @@ constexpr absl::Duration kTokenMargin = absl::Seconds(30);
 constexpr size_t kParallelAppends = 4;
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  const std::string digest = common::Sha256(data);
+  return absl::BytesToHexString(absl::string_view(digest.data(), digest.size()));
 }
 
 common::CallPolicy Policy(const ServerContext& server, bool idempotent) {
@@ -152,6 +149,11 @@ asio::awaitable<void> DeliverOne(ServerContext& server, const Message& message,
 }
 
 }  // namespace
+
+std::string Fingerprint(std::string_view reverse_path, std::string_view content) {
+  // The content is hashed once; keys per recipient then hash only this digest.
+  return Sha256Hex(Cat(reverse_path, "\n", Sha256Hex(content)));
+}
 
 asio::awaitable<std::variant<Recipient, protocol::Reply>> LookupRecipient(ServerContext& server,
                                                                           std::string address,

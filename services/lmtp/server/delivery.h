@@ -32,10 +32,14 @@ asio::awaitable<std::variant<Recipient, protocol::Reply>> LookupRecipient(Server
 
 struct Message {
   std::string data;  // trace fields + content, as stored
-  // Identifies the message as the client sent it (content and envelope sender), for the
-  // idempotency keys.
+  // Identifies the message as the client sent it (see Fingerprint), for the idempotency
+  // keys.
   std::string fingerprint;
 };
+
+// A digest of the envelope sender and the content as received (before the trace fields,
+// which differ on every attempt): the same for an MTA's retry of the same message.
+std::string Fingerprint(std::string_view reverse_path, std::string_view content);
 
 // Stores `message` for every recipient; one reply per recipient, in order.
 asio::awaitable<std::vector<protocol::Reply>> Deliver(ServerContext& server, const Message& message,

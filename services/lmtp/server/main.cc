@@ -21,40 +21,37 @@ using tern::common::SettingSpec;
 using tern::common::SettingType;
 
 std::vector<SettingSpec> Settings() {
-  std::vector<SettingSpec> s = tern::common::CommonSettings("", "0.0.0.0:9106");
-  const std::vector<SettingSpec> own = {
-      {"lmtp-listen", "TERN_LMTP_LISTEN", "0.0.0.0:2424", SettingType::kString,
-       "address:port of the LMTP listener (RFC 2033); empty: none"},
-      {"smtp-listen", "TERN_SMTP_LISTEN", "0.0.0.0:2525", SettingType::kString,
-       "address:port of the inbound SMTP listener (RFC 5321, STARTTLS); empty: none"},
-      {"hostname", "TERN_HOSTNAME", "", SettingType::kString,
-       "name in the greeting and in Received fields (default: the host name)"},
-      {"local-domains", "TERN_LOCAL_DOMAINS", "", SettingType::kString,
-       "comma-separated domains inbound SMTP accepts mail for; others are refused as relaying "
-       "(550 5.7.1)"},
-      {"postmaster", "TERN_POSTMASTER", "", SettingType::kString,
-       "address that receives mail for postmaster at the local domains and for <Postmaster> "
-       "(RFC 5321 4.5.1); empty: postmaster@domain must be a user"},
-      {"max-message-size", "TERN_MAX_MESSAGE_SIZE", "52428800", SettingType::kInt,
-       "largest message accepted, in octets (advertised as SIZE, RFC 1870)"},
-      {"max-recipients", "TERN_MAX_RECIPIENTS", "100", SettingType::kInt,
-       "recipients per transaction (RFC 5321 4.5.3.1.8: at least 100); more get 452 4.5.3"},
-      {"max-errors", "TERN_SMTP_MAX_ERRORS", "20", SettingType::kInt,
-       "5xx replies a connection may draw before it is closed with 421 4.7.0"},
-      {"timeout", "TERN_SMTP_TIMEOUT", "5m", SettingType::kDuration,
-       "wait for the next command or piece of content before 421 4.4.2 (RFC 5321 4.5.3.2.7: "
-       "at least 5 minutes)"},
-      {"over-quota-permanent", "TERN_OVER_QUOTA_PERMANENT", "false", SettingType::kBool,
-       "over quota answers 552 5.2.2 (bounce) instead of 452 4.2.2 (retry later)"},
-      {"service-token-file", "TERN_SERVICE_TOKEN_FILE", "", SettingType::kString,
-       "file holding the tern-service-token authd requires for recipient lookups"},
-      {"max-connections-per-address", "TERN_LMTP_MAX_CONNECTIONS_PER_ADDRESS", "50",
-       SettingType::kInt, "open connections allowed from one client IP address"},
-  };
-  s.insert(s.end(), own.begin(), own.end());
-  const std::vector<SettingSpec> backends = tern::common::FrontendBackendSettings();
-  s.insert(s.end(), backends.begin(), backends.end());
-  return s;
+  return tern::common::FrontendSettings(
+      "0.0.0.0:9106",
+      {
+          {"lmtp-listen", "TERN_LMTP_LISTEN", "0.0.0.0:2424", SettingType::kString,
+           "address:port of the LMTP listener (RFC 2033); empty: none"},
+          {"smtp-listen", "TERN_SMTP_LISTEN", "0.0.0.0:2525", SettingType::kString,
+           "address:port of the inbound SMTP listener (RFC 5321, STARTTLS); empty: none"},
+          {"hostname", "TERN_HOSTNAME", "", SettingType::kString,
+           "name in the greeting and in Received fields (default: the host name)"},
+          {"local-domains", "TERN_LOCAL_DOMAINS", "", SettingType::kString,
+           "comma-separated domains inbound SMTP accepts mail for; others are refused as relaying "
+           "(550 5.7.1)"},
+          {"postmaster", "TERN_POSTMASTER", "", SettingType::kString,
+           "address that receives mail for postmaster at the local domains and for <Postmaster> "
+           "(RFC 5321 4.5.1); empty: postmaster@domain must be a user"},
+          {"max-message-size", "TERN_MAX_MESSAGE_SIZE", "52428800", SettingType::kInt,
+           "largest message accepted, in octets (advertised as SIZE, RFC 1870)"},
+          {"max-recipients", "TERN_MAX_RECIPIENTS", "100", SettingType::kInt,
+           "recipients per transaction (RFC 5321 4.5.3.1.8: at least 100); more get 452 4.5.3"},
+          {"max-errors", "TERN_SMTP_MAX_ERRORS", "20", SettingType::kInt,
+           "5xx replies a connection may draw before it is closed with 421 4.7.0"},
+          {"timeout", "TERN_SMTP_TIMEOUT", "5m", SettingType::kDuration,
+           "wait for the next command or piece of content before 421 4.4.2 (RFC 5321 4.5.3.2.7: "
+           "at least 5 minutes)"},
+          {"over-quota-permanent", "TERN_OVER_QUOTA_PERMANENT", "false", SettingType::kBool,
+           "over quota answers 552 5.2.2 (bounce) instead of 452 4.2.2 (retry later)"},
+          {"service-token-file", "TERN_SERVICE_TOKEN_FILE", "", SettingType::kString,
+           "file holding the tern-service-token authd requires for recipient lookups"},
+          {"max-connections-per-address", "TERN_LMTP_MAX_CONNECTIONS_PER_ADDRESS", "50",
+           SettingType::kInt, "open connections allowed from one client IP address"},
+      });
 }
 
 std::string HostName() {

@@ -170,7 +170,7 @@ asio::awaitable<void> Session::Handle(const protocol::Command& c) {
       Data();
       co_return;
     case Verb::kBdat:
-      Bdat(c);
+      Bdat();
       co_return;
     case Verb::kRset:
       // RFC 5321 4.1.1.5.
@@ -378,7 +378,7 @@ void Session::Data() {
   reader_.StartData();
 }
 
-void Session::Bdat(const protocol::Command& c) {
+void Session::Bdat() {
   // The reader is already taking the chunk's octets; the reply comes when they are in.
   refuse_chunk_.reset();
   if (!txn_.active) {
@@ -388,7 +388,6 @@ void Session::Bdat(const protocol::Command& c) {
   } else {
     txn_.bdat = true;
   }
-  (void)c;
 }
 
 asio::awaitable<void> Session::ChunkDone(bool last) {
@@ -421,8 +420,7 @@ asio::awaitable<void> Session::Finish() {
     replies.assign(n, protocol::ProblemReply(content.problem()));
   } else {
     Message message;
-    message.fingerprint = Cat(txn_.reverse_path, "\n", content.message().size(), "\n");
-    message.fingerprint += content.message();
+    message.fingerprint = Fingerprint(txn_.reverse_path, content.message());
     protocol::TraceInfo trace{
         .reverse_path = txn_.reverse_path,
         .helo = helo_,

@@ -66,7 +66,7 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   void Mail(const protocol::Command& command);
   asio::awaitable<void> Rcpt(const protocol::Command& command);
   void Data();
-  void Bdat(const protocol::Command& command);
+  void Bdat();  // the reader is taking the chunk; ChunkDone answers it
   asio::awaitable<void> ChunkDone(bool last);
   asio::awaitable<void> StartTls();
   // The content is complete: check it, deliver it, answer (one reply per recipient in LMTP,

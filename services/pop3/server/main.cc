@@ -17,31 +17,28 @@ using tern::common::SettingSpec;
 using tern::common::SettingType;
 
 std::vector<SettingSpec> Settings() {
-  std::vector<SettingSpec> s = tern::common::CommonSettings("", "0.0.0.0:9105");
-  const std::vector<SettingSpec> own = {
-      {"pop3-listen", "TERN_POP3_LISTEN", "0.0.0.0:1110", SettingType::kString,
-       "address:port of the plaintext POP3 listener (STLS); empty: none"},
-      {"pop3s-listen", "TERN_POP3S_LISTEN", "0.0.0.0:1995", SettingType::kString,
-       "address:port of the implicit-TLS POP3 listener (RFC 8314); empty: none"},
-      {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
-       "Redis for the maildrop lock and LOGIN-DELAY; empty or unreachable: the lock is kept in "
-       "PostgreSQL through metad"},
-      {"lock-lease", "TERN_POP3_LOCK_LEASE", "60s", SettingType::kDuration,
-       "maildrop lock lease, renewed every third of it; a crashed front-end's locks expire "
-       "after it"},
-      {"login-timeout", "TERN_POP3_LOGIN_TIMEOUT", "10m", SettingType::kDuration,
-       "time allowed from connect to a successful login"},
-      {"idle-timeout", "TERN_POP3_IDLE_TIMEOUT", "10m", SettingType::kDuration,
-       "autologout once logged in (RFC 1939 3: at least 10 minutes)"},
-      {"login-delay", "TERN_POP3_LOGIN_DELAY", "0s", SettingType::kDuration,
-       "minimum time between two logins of one user (LOGIN-DELAY, RFC 2449); 0: none"},
-      {"max-connections-per-address", "TERN_POP3_MAX_CONNECTIONS_PER_ADDRESS", "50",
-       SettingType::kInt, "open connections allowed from one client IP address"},
-  };
-  s.insert(s.end(), own.begin(), own.end());
-  const std::vector<SettingSpec> backends = tern::common::FrontendBackendSettings();
-  s.insert(s.end(), backends.begin(), backends.end());
-  return s;
+  return tern::common::FrontendSettings(
+      "0.0.0.0:9105",
+      {
+          {"pop3-listen", "TERN_POP3_LISTEN", "0.0.0.0:1110", SettingType::kString,
+           "address:port of the plaintext POP3 listener (STLS); empty: none"},
+          {"pop3s-listen", "TERN_POP3S_LISTEN", "0.0.0.0:1995", SettingType::kString,
+           "address:port of the implicit-TLS POP3 listener (RFC 8314); empty: none"},
+          {"redis-addr", "TERN_REDIS_ADDR", "127.0.0.1:6379", SettingType::kString,
+           "Redis for the maildrop lock and LOGIN-DELAY; empty or unreachable: the lock is kept in "
+           "PostgreSQL through metad"},
+          {"lock-lease", "TERN_POP3_LOCK_LEASE", "60s", SettingType::kDuration,
+           "maildrop lock lease, renewed every third of it; a crashed front-end's locks expire "
+           "after it"},
+          {"login-timeout", "TERN_POP3_LOGIN_TIMEOUT", "10m", SettingType::kDuration,
+           "time allowed from connect to a successful login"},
+          {"idle-timeout", "TERN_POP3_IDLE_TIMEOUT", "10m", SettingType::kDuration,
+           "autologout once logged in (RFC 1939 3: at least 10 minutes)"},
+          {"login-delay", "TERN_POP3_LOGIN_DELAY", "0s", SettingType::kDuration,
+           "minimum time between two logins of one user (LOGIN-DELAY, RFC 2449); 0: none"},
+          {"max-connections-per-address", "TERN_POP3_MAX_CONNECTIONS_PER_ADDRESS", "50",
+           SettingType::kInt, "open connections allowed from one client IP address"},
+      });
 }
 
 std::chrono::seconds Seconds(const tern::common::Config& cfg, const char* name) {
