@@ -1,11 +1,14 @@
 #include "services/auth/auth_service.h"
 
+#include "services/common/session_registry.h"
+
 #include <openssl/crypto.h>
 
 #include "absl/strings/numbers.h"
 #include "services/common/grpc_client.h"
 #include "services/common/grpc_status.h"
 #include "services/common/log.h"
+#include "services/common/session_registry.h"
 #include "services/common/strings.h"
 
 namespace tern::auth {
@@ -270,6 +273,61 @@ grpc::Status AuthServiceImpl::ListUsers(grpc::ServerContext* ctx, const v1::List
   if (more) users->pop_back();
   for (const UserRecord& u : *users) ToProto(u, resp->add_users());
   if (more && !users->empty()) resp->set_next_page_token(std::to_string(users->back().id));
+  return grpc::Status::OK;
+}
+
+namespace {
+
+void ToProto(const common::RegisteredSession& s, v1::SessionInfo* out) {
+  out->set_session_id(s.id);
+  out->set_user(s.user);
+  out->set_protocol(s.protocol);
+  out->set_instance(s.instance);
+  out->set_client(s.client);
+  out->mutable_started()->set_seconds(s.started_ms / 1000);
+  out->mutable_started()->set_nanos(static_cast<int32_t>((s.started_ms % 1000) * 1000000));
+  out->set_metad(s.metad);
+}
+
+// Sessions listed at most per call (a cluster's worth; ternctl filters by user for more).
+constexpr size_t kMaxListed = 100000;
+
+}  // namespace
+
+grpc::Status AuthServiceImpl::ListSessions(grpc::ServerContext* ctx,
+                                           const v1::ListSessionsRequest* req,
+                                           v1::ListSessionsResponse* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  if (options_.sessions_redis == nullptr) {
+    return {grpc::StatusCode::UNAVAILABLE, "no Redis configured for the session registry"};
+  }
+  std::string user;
+  if (req->has_user()) {
+    absl::StatusOr<std::string> address = Normalize(req->user());
+    if (!address.ok()) return ToGrpc(address.status());
+    user = *address;
+  }
+  absl::StatusOr<std::vector<common::RegisteredSession>> sessions =
+      common::ListSessions(*options_.sessions_redis, user, kMaxListed);
+  if (!sessions.ok()) return ToGrpc(sessions.status());
+  for (const common::RegisteredSession& s : *sessions) ToProto(s, resp->add_sessions());
+  return grpc::Status::OK;
+}
+
+grpc::Status AuthServiceImpl::KickSessions(grpc::ServerContext* ctx,
+                                           const v1::KickSessionsRequest* req,
+                                           v1::KickSessionsResponse* resp) {
+  if (grpc::Status s = CheckAdmin(*ctx); !s.ok()) return s;
+  if (options_.sessions_redis == nullptr) {
+    return {grpc::StatusCode::UNAVAILABLE, "no Redis configured for the session registry"};
+  }
+  absl::StatusOr<std::string> address = Normalize(req->user());
+  if (!address.ok()) return ToGrpc(address.status());
+  absl::StatusOr<std::vector<common::RegisteredSession>> kicked =
+      common::KickSessions(*options_.sessions_redis, *address);
+  if (!kicked.ok()) return ToGrpc(kicked.status());
+  for (const common::RegisteredSession& s : *kicked) ToProto(s, resp->add_sessions());
+  common::LogInfo("sessions kicked", {{"user", *address}, {"sessions", kicked->size()}});
   return grpc::Status::OK;
 }
 

@@ -5,6 +5,7 @@
 #include "services/auth/authenticator.h"
 #include "services/auth/password.h"
 #include "services/auth/user_store.h"
+#include "services/common/redis_client.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 
 namespace tern::auth {
@@ -15,6 +16,8 @@ struct AuthServiceOptions {
   Argon2Params argon2;
   uint32_t scram_iterations = 4096;
   bool fold_local_part = true;
+  // The session registry (ListSessions, KickSessions); null: those RPCs are UNAVAILABLE.
+  common::RedisClient* sessions_redis = nullptr;
 };
 
 // tern-authd's gRPC service: SASL exchanges, the password shortcut, tokens, recipient
@@ -56,6 +59,10 @@ class AuthServiceImpl final : public v1::AuthService::Service {
                        v1::User* resp) override;
   grpc::Status ListUsers(grpc::ServerContext* ctx, const v1::ListUsersRequest* req,
                          v1::ListUsersResponse* resp) override;
+  grpc::Status ListSessions(grpc::ServerContext* ctx, const v1::ListSessionsRequest* req,
+                            v1::ListSessionsResponse* resp) override;
+  grpc::Status KickSessions(grpc::ServerContext* ctx, const v1::KickSessionsRequest* req,
+                            v1::KickSessionsResponse* resp) override;
 
  private:
   // UNAUTHENTICATED without tern-admin-token, PERMISSION_DENIED when it is wrong.

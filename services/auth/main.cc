@@ -9,6 +9,7 @@
 #include "services/common/credentials.h"
 #include "services/common/pg_pool.h"
 #include "services/common/redis_check.h"
+#include "services/common/redis_client.h"
 #include "services/common/service_runtime.h"
 #include "services/common/strings.h"
 #include "services/common/tls.h"
@@ -108,6 +109,10 @@ int main(int argc, char** argv) {
           return absl::InvalidArgumentError("--detail-separator must be one character");
         }
         options.token_keys = *token_keys;
+        if (!cfg.GetString("redis-addr").empty()) {
+          options.sessions_redis = rt.Own(std::make_unique<tern::common::RedisClient>(
+              cfg.GetString("redis-addr"), absl::Seconds(2)));
+        }
 
         auto* pool = rt.Own(std::make_unique<tern::common::PgPool>(tern::common::PgPoolOptions{
             .dsn = cfg.GetString("pg-dsn"), .size = static_cast<int>(cfg.GetInt("pg-pool-size"))}));

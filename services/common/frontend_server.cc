@@ -1,5 +1,8 @@
 #include "services/common/frontend_server.h"
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+
 #include "services/common/async_grpc.h"
 #include "services/common/http_server.h"
 #include "services/common/log.h"
@@ -109,41 +112,136 @@ asio::awaitable<void> FrontendServer::Accept(asio::ip::tcp::acceptor& acceptor, 
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    const asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
-    if (ec) continue;
-    const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
-    const std::string ip = remote.address().to_string();
-    if (!Admit(ip)) {
-      if (options_.on_refused) options_.on_refused();
-      // A goodbye instead of a greeting (IMAP: RFC 3501 7.1.5 BYE); then close.
-      if (!implicit_tls) asio::write(socket, asio::buffer(options_.refuse_line), ec);
-      socket.close(ec);
-      continue;
-    }
-    socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    std::shared_ptr<FrontendSession> session =
-        factory_(Accepted{std::move(socket), implicit_tls, Format(remote), Format(local),
-                          remote.address().is_loopback()});
-    {
-      std::lock_guard lock(mu_);
-      std::erase_if(sessions_, [](const std::weak_ptr<FrontendSession>& w) { return w.expired(); });
-      sessions_.push_back(session);
-    }
-    asio::co_spawn(
-        session->strand(), [session]() -> asio::awaitable<void> { co_await session->Run(); },
-        [this, session, ip](std::exception_ptr e) {
-          if (e) {
-            try {
-              std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-              LogError("session failed", {{"protocol", options_.protocol},
-                                          {"session", session->id()},
-                                          {"error", ex.what()}});
-            }
-          }
-          Release(ip);
-        });
+    auto executor = socket.get_executor();
+    auto owned = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    asio::co_spawn(executor,
+                   [this, owned, implicit_tls]() -> asio::awaitable<void> {
+                     co_await Handshake(*owned, implicit_tls);
+                   },
+                   [this](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       LogError("connection setup failed",
+                                {{"protocol", options_.protocol}, {"error", ex.what()}});
+                     }
+                   });
   }
+}
+
+namespace {
+
+// The PROXY header of a connection from a trusted proxy, read exactly (nothing after it:
+// the protocol's bytes, a TLS ClientHello for instance, stay in the socket for the session).
+// nullopt when the peer sent no valid header within the timeout.
+asio::awaitable<std::optional<ProxyHeader>> ReadProxyHeader(asio::ip::tcp::socket& socket,
+                                                            std::chrono::milliseconds timeout,
+                                                            std::string& error) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket.get_executor(), timeout);
+  std::string buf;
+  for (;;) {
+    const ProxyResult r = ParseProxyHeader(buf);
+    if (r.status == ProxyParse::kInvalid) {
+      error = r.error;
+      co_return std::nullopt;
+    }
+    if (r.status == ProxyParse::kOk) co_return r.header;
+    // Both versions take at least 15 bytes; v2 says its length in bytes 15-16; v1 ends at
+    // the first CRLF, so it is read a byte at a time once the first 8 are in.
+    size_t need = 1;
+    if (buf.size() < 8) {
+      need = 8 - buf.size();  // no header is shorter than 15 bytes
+    } else if (buf.compare(0, 5, "PROXY") == 0) {
+      need = 1;
+    } else if (buf.size() < 16) {
+      need = 16 - buf.size();
+    } else {
+      const size_t len = (static_cast<unsigned char>(buf[14]) << 8) | static_cast<unsigned char>(buf[15]);
+      need = 16 + len > buf.size() ? 16 + len - buf.size() : 1;
+    }
+    const size_t old = buf.size();
+    buf.resize(old + need);
+    auto result = co_await (
+        asio::async_read(socket, asio::buffer(buf.data() + old, need),
+                         asio::experimental::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+    if (result.index() == 1) {
+      error = "timeout";
+      co_return std::nullopt;
+    }
+    const auto [ec, n] = std::get<0>(result);
+    if (ec) {
+      error = ec.message();
+      co_return std::nullopt;
+    }
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> FrontendServer::Handshake(asio::ip::tcp::socket& socket, bool implicit_tls) {
+  asio::error_code ec;
+  asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) co_return;
+  if (!options_.trusted_proxies.empty() && options_.trusted_proxies.Contains(remote.address())) {
+    std::string error;
+    const std::optional<ProxyHeader> header =
+        co_await ReadProxyHeader(socket, options_.proxy_header_timeout, error);
+    if (!header) {
+      // A trusted proxy that does not speak PROXY is misconfigured: say nothing, close.
+      LogWarn("bad PROXY header from a trusted proxy; connection closed",
+              {{"protocol", options_.protocol}, {"proxy", Format(remote)}, {"error", error}});
+      if (options_.on_bad_proxy_header) options_.on_bad_proxy_header();
+      socket.close(ec);
+      co_return;
+    }
+    if (header->has_addresses) {
+      const asio::ip::address src = asio::ip::make_address(header->source_ip, ec);
+      const asio::ip::address dst = asio::ip::make_address(header->destination_ip, ec);
+      if (!ec) {
+        remote = asio::ip::tcp::endpoint(src, header->source_port);
+        local = asio::ip::tcp::endpoint(dst, header->destination_port);
+      }
+    }
+  }
+  const std::string ip = remote.address().to_string();
+  if (!Admit(ip)) {
+    if (options_.on_refused) options_.on_refused();
+    // A goodbye instead of a greeting (IMAP: RFC 3501 7.1.5 BYE); then close.
+    if (!implicit_tls) {
+      co_await asio::async_write(socket, asio::buffer(options_.refuse_line),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    socket.close(ec);
+    co_return;
+  }
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  std::shared_ptr<FrontendSession> session =
+      factory_(Accepted{std::move(socket), implicit_tls, Format(remote), Format(local),
+                        remote.address().is_loopback()});
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(sessions_, [](const std::weak_ptr<FrontendSession>& w) { return w.expired(); });
+    sessions_.push_back(session);
+  }
+  asio::co_spawn(
+      session->strand(), [session]() -> asio::awaitable<void> { co_await session->Run(); },
+      [this, session, ip](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            LogError("session failed", {{"protocol", options_.protocol},
+                                        {"session", session->id()},
+                                        {"error", ex.what()}});
+          }
+        }
+        Release(ip);
+      });
 }
 
 void FrontendServer::Stop(std::chrono::milliseconds grace) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "services/common/proxy_protocol.h"
 
 namespace tern::common {
 
@@ -47,6 +48,13 @@ struct FrontendOptions {
   // listener only), e.g. "* BYE [UNAVAILABLE] ...\r\n".
   std::string refuse_line;
   std::function<void()> on_refused;  // metrics
+  // Connections from these networks (a load balancer) must begin with a PROXY protocol v1
+  // or v2 header, which then gives the client's real address; connections from anywhere
+  // else are the protocol from their first byte (a PROXY header there is refused as the
+  // protocol's bad input). Empty: no PROXY protocol.
+  Networks trusted_proxies;
+  std::chrono::milliseconds proxy_header_timeout{5000};
+  std::function<void()> on_bad_proxy_header;  // metrics
 };
 
 using SessionFactory = std::function<std::shared_ptr<FrontendSession>(Accepted)>;
@@ -77,6 +85,9 @@ class FrontendServer {
 
  private:
   asio::awaitable<void> Accept(asio::ip::tcp::acceptor& acceptor, bool implicit_tls);
+  // Reads the PROXY header when the peer is a trusted proxy, applies the per-address limit
+  // to the real client and starts the session.
+  asio::awaitable<void> Handshake(asio::ip::tcp::socket& socket, bool implicit_tls);
   bool Admit(const std::string& address);
   void Release(const std::string& address);
 

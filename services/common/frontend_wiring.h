@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/config.h"
+#include "services/common/proxy_protocol.h"
 #include "services/common/service_runtime.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
@@ -26,9 +27,35 @@ std::vector<SettingSpec> FrontendBackendSettings();
 std::vector<SettingSpec> FrontendSettings(std::string_view http_listen,
                                           const std::vector<SettingSpec>& own);
 
+// The metad replicas a front-end talks to, and which one serves a given user: rendezvous
+// hashing of the user over the endpoints, so one user's calls meet the same replica's warm
+// caches from every front-end, moving to the next replica only while that one fails.
+class MetadRing {
+ public:
+  struct Endpoint {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;  // null in tests
+    std::unique_ptr<metadata::v1::MetadataService::Stub> stub;
+  };
+  explicit MetadRing(std::vector<Endpoint> endpoints);
+
+  // `key` is the user (its id in decimal); every front-end picks the same replica for it.
+  const Endpoint& Choose(std::string_view key) const;
+  metadata::v1::MetadataService::Stub* For(uint64_t user_id) const {
+    return Choose(std::to_string(user_id)).stub.get();
+  }
+  const std::string& AddressFor(uint64_t user_id) const {
+    return Choose(std::to_string(user_id)).address;
+  }
+  size_t size() const { return endpoints_.size(); }
+
+ private:
+  std::vector<Endpoint> endpoints_;
+};
+
 struct Backends {
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
-  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::shared_ptr<MetadRing> metad;
   std::unique_ptr<blob::v1::BlobService::Stub> blobd;
 };
 
@@ -37,6 +64,9 @@ absl::StatusOr<Backends> ConnectBackends(const Config& cfg, ServiceRuntime& rt);
 
 // The TLS context of --tls-cert/--tls-key; null when no certificate is configured.
 absl::StatusOr<std::unique_ptr<asio::ssl::context>> ClientTlsContext(const Config& cfg);
+
+// --proxy-trusted-networks.
+absl::StatusOr<Networks> TrustedProxies(const Config& cfg);
 
 // --threads, 0 meaning one per core.
 int EventThreads(const Config& cfg);

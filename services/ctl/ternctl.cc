@@ -48,6 +48,11 @@ commands:
   import-mbox ADDRESS FILE [MAILBOX]
                                    append every message of an mbox file (default INBOX);
                                    running it again stores nothing twice
+  sessions list [ADDRESS]          every logged-in IMAP/POP3 session of the cluster (or
+                                   one user's): id, user, protocol, front-end instance,
+                                   client address, start time, metad replica; tab-separated
+  sessions kick ADDRESS            end every session of the user (IMAP: BYE [UNAVAILABLE],
+                                   POP3: -ERR [SYS/TEMP]); they may log in again
   blob-gc                          delete blobs no message refers to, last put more than
                                    --grace ago (--metad-addr, --blobd-addr,
                                    --service-token-file)
@@ -283,6 +288,13 @@ class Ctl {
     return common::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(digest), 18));
   }
 
+  int Sessions(const std::vector<std::string>& words) {
+    if (words.size() == 1 && words[0] == "list") return SessionsList("");
+    if (words.size() == 2 && words[0] == "list") return SessionsList(words[1]);
+    if (words.size() == 2 && words[0] == "kick") return SessionsKick(words[1]);
+    return Usage();
+  }
+
   int BlobGc() {
     absl::StatusOr<std::string> token =
         common::ReadSecretFile(cfg_.GetString("service-token-file"));
@@ -478,6 +490,43 @@ class Ctl {
     return 0;
   }
 
+  void PrintSession(const auth::v1::SessionInfo& s) {
+    const absl::Time started =
+        absl::FromUnixSeconds(s.started().seconds()) + absl::Nanoseconds(s.started().nanos());
+    out_ << s.session_id() << "\t" << s.user() << "\t" << s.protocol() << "\t" << s.instance()
+         << "\t" << s.client() << "\t"
+         << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started, absl::UTCTimeZone()) << "\t"
+         << s.metad() << "\n";
+  }
+
+  int SessionsList(const std::string& address) {
+    if (!Connect()) return 1;
+    auth::v1::ListSessionsRequest req;
+    if (!address.empty()) req.set_user(address);
+    auth::v1::ListSessionsResponse resp;
+    const grpc::Status s = common::CallWithRetry(
+        Policy(true), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->ListSessions(&ctx, req, &resp); });
+    if (!s.ok()) return Fail(s);
+    out_ << "SESSION\tUSER\tPROTOCOL\tINSTANCE\tCLIENT\tSTARTED\tMETAD\n";
+    for (const auth::v1::SessionInfo& info : resp.sessions()) PrintSession(info);
+    return 0;
+  }
+
+  int SessionsKick(const std::string& address) {
+    if (!Connect()) return 1;
+    auth::v1::KickSessionsRequest req;
+    req.set_user(address);
+    auth::v1::KickSessionsResponse resp;
+    const grpc::Status s = common::CallWithRetry(
+        Policy(true), meta_,
+        [&](grpc::ClientContext& ctx) { return auth_->KickSessions(&ctx, req, &resp); });
+    if (!s.ok()) return Fail(s);
+    for (const auth::v1::SessionInfo& info : resp.sessions()) PrintSession(info);
+    out_ << "kicked " << resp.sessions_size() << " session(s) of " << address << "\n";
+    return 0;
+  }
+
   int UserList() {
     if (!Connect()) return 1;
     auth::v1::ListUsersRequest req;
@@ -529,6 +578,7 @@ int RunTernctl(const std::vector<std::string>& args, std::istream& in, std::ostr
   if (words[0] == "mailbox") return ctl.Mailbox({words.begin() + 1, words.end()});
   if (words[0] == "quota") return ctl.Quota({words.begin() + 1, words.end()});
   if (words[0] == "blob-gc" && words.size() == 1) return ctl.BlobGc();
+  if (words[0] == "sessions") return ctl.Sessions({words.begin() + 1, words.end()});
   if (words[0] == "import-mbox") return ctl.ImportMbox({words.begin() + 1, words.end()});
   return ctl.Usage();
 }

@@ -5,6 +5,8 @@
 #include "services/common/frontend_server.h"
 #include "services/common/frontend_wiring.h"
 #include "services/common/log.h"
+#include "services/common/redis_subscriber.h"
+#include "services/common/session_registry.h"
 #include "services/common/service_runtime.h"
 #include "services/common/strings.h"
 #include "services/imap/server/notifier.h"
@@ -40,6 +42,12 @@ std::vector<SettingSpec> Settings() {
            "while Redis is reachable: resync a selected mailbox this often even without a notice"},
           {"max-connections-per-address", "TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "50",
            SettingType::kInt, "open connections allowed from one client IP address"},
+          {"max-sessions-per-user", "TERN_IMAP_MAX_SESSIONS_PER_USER", "20", SettingType::kInt,
+           "logged-in IMAP sessions of one user across the cluster (the session registry in "
+           "Redis); 0: no limit"},
+          {"session-lease", "TERN_SESSION_LEASE", "30s", SettingType::kDuration,
+           "lease of a session's entry in the registry, renewed every third of it; a crashed "
+           "front-end's sessions age out after it"},
       });
 }
 
@@ -65,6 +73,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   st.max_connections_per_address =
       static_cast<int>(std::max<int64_t>(1, cfg.GetInt("max-connections-per-address")));
 
+  absl::StatusOr<tern::common::Networks> trusted_proxies = tern::common::TrustedProxies(cfg);
+  if (!trusted_proxies.ok()) return trusted_proxies.status();
   absl::StatusOr<tern::common::Backends> backends = tern::common::ConnectBackends(cfg, rt);
   if (!backends.ok()) return backends.status();
   context->auth = std::move(backends->auth);
@@ -75,17 +85,46 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   context->tls = std::move(*tls);
 
   context->metrics = rt.Own(std::make_unique<ImapMetrics>(rt.metrics()));
-  auto* notifier =
-      rt.Own(std::make_unique<ChangeNotifier>(cfg.GetString("redis-addr"), context->metrics));
-  context->notifier = notifier;
-  if (!cfg.GetString("redis-addr").empty()) {
+  const std::string redis = cfg.GetString("redis-addr");
+  auto* registry = rt.Own(std::make_unique<tern::common::SessionRegistry>(
+      tern::common::SessionRegistry::Options{
+          .redis_address = redis,
+          .lease = std::max(absl::Seconds(3), cfg.GetDuration("session-lease")),
+          .max_per_user = static_cast<int>(std::max<int64_t>(0, cfg.GetInt("max-sessions-per-user")))}));
+  context->registry = registry;
+  // One pub/sub connection per process: mailbox change notices and kicks.
+  ChangeNotifier* notifier = nullptr;
+  tern::common::RedisSubscriber* subscriber = nullptr;
+  if (!redis.empty()) {
+    // The subscriber's thread calls into the notifier, which is created right after it
+    // (Start() comes later), and is destroyed before it (rt.Own: reverse order).
+    ChangeNotifier** notifier_ref = rt.Own(std::make_unique<ChangeNotifier*>(nullptr));
+    subscriber = rt.Own(std::make_unique<tern::common::RedisSubscriber>(
+        redis, "imap notices",
+        tern::common::RedisSubscriber::Handlers{
+            .on_message =
+                [notifier_ref, registry](std::string_view channel, std::string_view payload) {
+                  if (channel == tern::common::kKickChannel) {
+                    registry->OnKick(payload);
+                  } else {
+                    (*notifier_ref)->OnNotice(channel, payload);
+                  }
+                },
+            .on_subscribed = [notifier_ref](
+                                 std::string_view channel) { (*notifier_ref)->OnSubscribed(channel); },
+            .on_disconnected = nullptr}));
+    notifier = rt.Own(std::make_unique<ChangeNotifier>(subscriber, context->metrics));
+    *notifier_ref = notifier;
     rt.readiness().AddCheck(
         "redis-notices",
-        [notifier](absl::Duration) {
-          return notifier->connected() ? absl::OkStatus() : absl::UnavailableError("polling only");
+        [subscriber](absl::Duration) {
+          return subscriber->connected() ? absl::OkStatus() : absl::UnavailableError("polling only");
         },
         /*critical=*/false);
+  } else {
+    notifier = rt.Own(std::make_unique<ChangeNotifier>(nullptr, context->metrics));
   }
+  context->notifier = notifier;
 
   const int threads = tern::common::EventThreads(cfg);
   if (!cfg.GetString("imaps-listen").empty() && !context->tls) {
@@ -99,7 +138,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
           .max_connections_per_address = st.max_connections_per_address,
           // RFC 3501 7.1.5: BYE instead of a greeting.
           .refuse_line = "* BYE [UNAVAILABLE] Too many connections from your address\r\n",
-          .on_refused = [metrics] { metrics->connections_refused.Increment(); }},
+          .on_refused = [metrics] { metrics->connections_refused.Increment(); },
+          .trusted_proxies = *trusted_proxies},
       [context](tern::common::Accepted accepted) -> std::shared_ptr<tern::common::FrontendSession> {
         return std::make_shared<Session>(*context, std::move(accepted));
       }));
@@ -107,15 +147,17 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
       !s.ok()) {
     return s;
   }
-  notifier->Start();
+  if (subscriber != nullptr) subscriber->Start();
+  registry->Start(subscriber);
   server->Start();
   tern::common::LogInfo("imap listening",
                         {{"imap_port", server->plain_port()}, {"imaps_port", server->tls_port()}});
   const auto grace =
       std::chrono::milliseconds(absl::ToInt64Milliseconds(cfg.GetDuration("shutdown-grace")));
-  rt.OnDrain([server, notifier, grace] {
+  rt.OnDrain([server, subscriber, registry, grace] {
     server->Stop(grace);
-    notifier->Stop();
+    registry->Stop();
+    if (subscriber != nullptr) subscriber->Stop();
   });
   return absl::OkStatus();
 }

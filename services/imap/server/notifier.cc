@@ -1,13 +1,10 @@
 #include "services/imap/server/notifier.h"
 
-#include <hiredis/hiredis.h>
-
-#include <chrono>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "services/common/http_server.h"
-#include "services/common/log.h"
+#include "services/common/redis_subscriber.h"
 #include "services/common/strings.h"
 #include "services/imap/server/server_context.h"
 #include "services/imap/server/session.h"
@@ -15,129 +12,200 @@
 namespace tern::imap::server {
 namespace {
 
-constexpr char kPattern[] = "tern:mailbox:*";
+namespace md = metadata::v1;
+
 constexpr std::string_view kPrefix = "tern:mailbox:";
+// Batches kept per mailbox for sessions that were busy when a change came.
+constexpr size_t kKeptBatches = 32;
+// A fetcher that has not published by then is presumed gone; another session takes over.
+constexpr auto kFetchTimeout = std::chrono::seconds(10);
 
 }  // namespace
 
-ChangeNotifier::ChangeNotifier(std::string redis_address, ImapMetrics* metrics)
-    : address_(std::move(redis_address)), metrics_(metrics) {}
+std::string MailboxChannel(uint64_t mailbox_id) { return Cat(kPrefix, mailbox_id); }
 
-ChangeNotifier::~ChangeNotifier() { Stop(); }
+ChangeNotifier::ChangeNotifier(common::RedisSubscriber* subscriber, ImapMetrics* metrics)
+    : subscriber_(subscriber), metrics_(metrics) {}
 
-void ChangeNotifier::Start() {
-  if (address_.empty()) return;
-  thread_ = std::thread([this] { Loop(); });
-}
+bool ChangeNotifier::connected() const { return subscriber_ != nullptr && subscriber_->connected(); }
 
-void ChangeNotifier::Stop() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
-void ChangeNotifier::Watch(uint64_t mailbox_id, std::weak_ptr<Session> session) {
+size_t ChangeNotifier::mailboxes() const {
   std::lock_guard lock(mu_);
-  watchers_[mailbox_id].push_back(std::move(session));
+  return mailboxes_.size();
+}
+
+void ChangeNotifier::Watch(uint64_t mailbox_id, uint64_t modseq, std::weak_ptr<Session> session) {
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = mailboxes_.try_emplace(mailbox_id);
+    Mailbox& m = it->second;
+    if (inserted) {
+      m.base = modseq;
+      m.target = modseq;
+      first = true;
+    }
+    m.watchers.push_back(std::move(session));
+  }
+  if (first && subscriber_ != nullptr) subscriber_->Subscribe(MailboxChannel(mailbox_id));
 }
 
 void ChangeNotifier::Unwatch(uint64_t mailbox_id, const Session* session) {
-  std::lock_guard lock(mu_);
-  auto it = watchers_.find(mailbox_id);
-  if (it == watchers_.end()) return;
-  auto& list = it->second;
-  std::erase_if(list, [session](const std::weak_ptr<Session>& w) {
-    auto s = w.lock();
-    return !s || s.get() == session;
-  });
-  if (list.empty()) watchers_.erase(it);
-}
-
-void ChangeNotifier::Wake(uint64_t mailbox_id) {
-  std::vector<std::shared_ptr<Session>> wake;
+  bool last = false;
   {
     std::lock_guard lock(mu_);
-    auto collect = [&](const std::vector<std::weak_ptr<Session>>& list) {
-      for (const auto& w : list) {
-        if (auto s = w.lock()) wake.push_back(std::move(s));
-      }
-    };
-    if (mailbox_id == 0) {
-      for (const auto& [id, list] : watchers_) collect(list);
-    } else if (auto it = watchers_.find(mailbox_id); it != watchers_.end()) {
-      collect(it->second);
+    auto it = mailboxes_.find(mailbox_id);
+    if (it == mailboxes_.end()) return;
+    Mailbox& m = it->second;
+    std::erase_if(m.watchers, [session](const std::weak_ptr<Session>& w) {
+      auto s = w.lock();
+      return !s || s.get() == session;
+    });
+    if (m.watchers.empty()) {
+      mailboxes_.erase(it);
+      last = true;
+    } else if (m.fetching && m.fetcher == session) {
+      // The fetcher left before publishing: someone else fetches.
+      m.fetching = false;
+      m.fetcher = nullptr;
+      WakeLocked(m, nullptr);
     }
   }
-  for (auto& s : wake) {
+  if (last && subscriber_ != nullptr) subscriber_->Unsubscribe(MailboxChannel(mailbox_id));
+}
+
+void ChangeNotifier::WakeLocked(Mailbox& m, const Session* except) {
+  std::erase_if(m.watchers, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+  for (const auto& w : m.watchers) {
+    std::shared_ptr<Session> s = w.lock();
+    if (!s || s.get() == except) continue;
     asio::post(s->strand(), [s] { s->Notify(); });
   }
 }
 
-void ChangeNotifier::Loop() {
-  std::string host;
-  int port = 0;
-  if (!common::SplitHostPort(address_, host, port).ok()) {
-    common::LogError("imap notifier: bad redis address", {{"address", address_}});
+void ChangeNotifier::OnNotice(std::string_view channel, std::string_view payload) {
+  uint64_t id = 0;
+  if (!absl::StartsWith(ToAbsl(channel), ToAbsl(kPrefix)) ||
+      !absl::SimpleAtoi(ToAbsl(channel.substr(kPrefix.size())), &id) || id == 0) {
     return;
   }
-  bool warned = false;
-  while (!stop_) {
-    const timeval connect_timeout{2, 0};
-    redisContext* ctx = redisConnectWithTimeout(host.c_str(), port, connect_timeout);
-    if (ctx == nullptr || ctx->err) {
-      if (!warned) {
-        common::LogWarn("imap notifier: redis unreachable; sessions fall back to polling",
-                        {{"address", address_}, {"error", ctx ? ctx->errstr : "alloc"}});
-        warned = true;
-      }
-      if (ctx) redisFree(ctx);
-      for (int i = 0; i < 10 && !stop_; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    const timeval read_timeout{0, 500000};  // wake up to check stop_
-    redisSetTimeout(ctx, read_timeout);
-    auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PSUBSCRIBE %s", kPattern));
-    if (reply == nullptr) {
-      redisFree(ctx);
-      continue;
-    }
-    freeReplyObject(reply);
-    connected_ = true;
-    if (warned) common::LogInfo("imap notifier: redis reachable again", {{"address", address_}});
-    warned = false;
-    // Anything published while we were not subscribed is unknown: everyone resyncs.
-    Wake(0);
-    while (!stop_) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx, &raw) != REDIS_OK) {
-        if (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          ctx->err = 0;  // read timeout: poll stop_ and go on
-          ctx->errstr[0] = '\0';
-          continue;
-        }
-        break;
-      }
-      auto* r = static_cast<redisReply*>(raw);
-      // pmessage pattern channel payload
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
-          r->element[2]->type == REDIS_REPLY_STRING) {
-        const std::string_view channel(r->element[2]->str, r->element[2]->len);
-        uint64_t id = 0;
-        if (absl::StartsWith(ToAbsl(channel), ToAbsl(kPrefix)) &&
-            absl::SimpleAtoi(ToAbsl(channel.substr(kPrefix.size())), &id) && id != 0) {
-          if (metrics_) metrics_->notices.Increment();
-          Wake(id);
-        }
-      }
-      freeReplyObject(r);
-    }
-    connected_ = false;
-    redisFree(ctx);
-    if (!stop_) {
-      common::LogWarn("imap notifier: lost redis; reconnecting", {{"address", address_}});
-      warned = true;
-    }
+  if (metrics_) metrics_->notices.Increment();
+  md::ChangeNotice notice;
+  const bool parsed = notice.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+  std::lock_guard lock(mu_);
+  auto it = mailboxes_.find(id);
+  if (it == mailboxes_.end()) return;
+  Mailbox& m = it->second;
+  bool structural = !parsed || notice.highest_modseq() == 0;
+  for (int kind : notice.kinds()) {
+    structural |= kind == md::CHANGE_KIND_MAILBOX_DELETED;
   }
+  // A deleted or re-created mailbox has no MODSEQ to wait for: always fetch (and meet the
+  // error). Otherwise a notice the process has already fetched past needs nothing.
+  const uint64_t target =
+      structural ? std::numeric_limits<uint64_t>::max() : notice.highest_modseq();
+  if (target <= m.End() || target <= m.target) {
+    if (target > m.End()) WakeLocked(m, nullptr);  // still pending: nudge
+    return;
+  }
+  m.target = target;
+  WakeLocked(m, nullptr);
+}
+
+void ChangeNotifier::OnSubscribed(std::string_view channel) {
+  uint64_t id = 0;
+  if (!absl::StartsWith(ToAbsl(channel), ToAbsl(kPrefix)) ||
+      !absl::SimpleAtoi(ToAbsl(channel.substr(kPrefix.size())), &id)) {
+    return;
+  }
+  std::lock_guard lock(mu_);
+  auto it = mailboxes_.find(id);
+  if (it == mailboxes_.end()) return;
+  Mailbox& m = it->second;
+  // Notices published before this point were not heard: catch up by MODSEQ once.
+  m.target = std::max(m.target, m.End() + 1);
+  WakeLocked(m, nullptr);
+}
+
+ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq,
+                                            const Session* session) {
+  Plan plan;
+  std::lock_guard lock(mu_);
+  auto it = mailboxes_.find(mailbox_id);
+  if (it == mailboxes_.end()) {
+    plan.kind = Plan::kDirect;
+    return plan;
+  }
+  Mailbox& m = it->second;
+  const bool on_chain = modseq >= m.Start();
+  auto collect = [&] {
+    for (const auto& b : m.chain) {
+      if (b->to > modseq) plan.batches.push_back(b);
+    }
+  };
+  if (m.failed_target >= m.target && m.target > modseq) {
+    plan.kind = Plan::kDirect;
+  } else if (m.End() >= m.target) {
+    if (modseq >= m.End()) {
+      plan.kind = Plan::kNone;
+    } else if (on_chain) {
+      plan.kind = Plan::kApply;
+      collect();
+    } else {
+      plan.kind = Plan::kDirect;
+    }
+  } else if (m.fetching && std::chrono::steady_clock::now() - m.fetch_started < kFetchTimeout) {
+    plan.kind = Plan::kWait;
+  } else if (on_chain) {
+    plan.kind = Plan::kFetch;
+    plan.since = m.End();
+    collect();
+    m.fetching = true;
+    m.fetcher = session;
+    m.fetch_target = m.target;
+    m.fetch_started = std::chrono::steady_clock::now();
+  } else {
+    plan.kind = Plan::kDirect;
+  }
+  return plan;
+}
+
+void ChangeNotifier::Append(Mailbox& m, std::shared_ptr<const ChangeBatch> batch) {
+  // A batch from at most End() to beyond it keeps the chain contiguous; anything else
+  // (a session that was ahead or behind) is not worth keeping.
+  if (batch->to <= m.End() || batch->from > m.End()) return;
+  m.chain.push_back(std::move(batch));
+  while (m.chain.size() > kKeptBatches) m.chain.pop_front();
+}
+
+void ChangeNotifier::Publish(uint64_t mailbox_id, std::shared_ptr<const ChangeBatch> batch,
+                             const Session* fetcher) {
+  std::lock_guard lock(mu_);
+  auto it = mailboxes_.find(mailbox_id);
+  if (it == mailboxes_.end()) return;
+  Mailbox& m = it->second;
+  if (m.fetcher == fetcher) {
+    m.fetching = false;
+    m.fetcher = nullptr;
+  }
+  if (batch) {
+    Append(m, std::move(batch));
+    m.failed_target = 0;
+    // A structural notice (max target) is satisfied by a fetch that started after it.
+    if (m.target == std::numeric_limits<uint64_t>::max() && m.fetch_target == m.target) {
+      m.target = m.End();
+    }
+  } else {
+    m.failed_target = m.target;
+  }
+  WakeLocked(m, fetcher);
+}
+
+void ChangeNotifier::Offer(uint64_t mailbox_id, std::shared_ptr<const ChangeBatch> batch) {
+  std::lock_guard lock(mu_);
+  auto it = mailboxes_.find(mailbox_id);
+  if (it == mailboxes_.end()) return;
+  Append(it->second, std::move(batch));
 }
 
 }  // namespace tern::imap::server

@@ -19,6 +19,8 @@
 #include "services/common/mechanisms_cache.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
+#include "services/common/frontend_wiring.h"
+#include "services/common/session_registry.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
 
 namespace tern::imap::server {
@@ -49,10 +51,11 @@ struct ImapMetrics : common::FrontendMetrics {
 struct ServerContext {
   ImapSettings settings;
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
-  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::shared_ptr<common::MetadRing> metad;  // user -> replica
   std::unique_ptr<blob::v1::BlobService::Stub> blobd;
   std::unique_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no IMAPS
   ChangeNotifier* notifier = nullptr;
+  common::SessionRegistry* registry = nullptr;
   ImapMetrics* metrics = nullptr;
   common::MechanismsCache mechanisms_cache;
 };

@@ -53,11 +53,19 @@ Session::Session(ServerContext& server, common::Accepted connection)
                                .max_items = 100000}),
       wake_(strand_, 1) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  // A session whose coroutine was destroyed without finishing (the event loop stopped).
+  if (registered_ && server_.registry != nullptr) server_.registry->Unregister(id_);
+}
 
 void Session::Notify() {
   notified_ = true;
   wake_.try_send(asio::error_code{}, true);
+}
+
+void Session::Kick() {
+  kicked_ = true;
+  Shutdown();
 }
 
 void Session::Shutdown() {
@@ -191,7 +199,7 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
           std::min<std::chrono::steady_clock::duration>(deadline - now, RenewIn()));
       if (got) break;
       if (shutdown_) {
-        Untagged("BYE [UNAVAILABLE] Server shutting down");
+        Untagged(ShutdownBye());
         co_return std::nullopt;
       }
       if (!timed_out_) co_return std::nullopt;  // the connection ended
@@ -270,13 +278,37 @@ auth::v1::ConnectionInfo Session::Connection() const {
                                     server_.settings.instance, id_);
 }
 
-void Session::LoggedIn(const auth::v1::Session& session) {
+asio::awaitable<bool> Session::LoggedIn(const auth::v1::Session& session) {
+  if (server_.registry != nullptr) {
+    // The cluster-wide per-user limit, and the entry `ternctl sessions` lists and kicks.
+    const common::RegisteredSession entry{
+        .id = id_,
+        .user = session.canonical_address(),
+        .protocol = "imap",
+        .instance = server_.settings.instance,
+        .client = peer_,
+        .started_ms = absl::ToUnixMillis(absl::Now()),
+        .metad = server_.metad->AddressFor(session.user_id())};
+    std::weak_ptr<Session> weak = weak_from_this();
+    const std::function<void()> kick = [weak] {
+      if (auto s = weak.lock()) asio::post(s->strand(), [s] { s->Kick(); });
+    };
+    const common::SessionRegistry::Admission admission =
+        co_await server_.registry->Register(entry, kick);
+    if (admission != common::SessionRegistry::Admission::kAdmitted) {
+      common::LogInfo("imap login refused: too many sessions for the user",
+                      {{"session", id_}, {"user", session.canonical_address()}, {"peer", peer_}});
+      co_return false;
+    }
+    registered_ = true;
+  }
   token_.Set(session);
   parser_.SetMaxLiteral(server_.settings.append_limit);
   user_id_ = session.user_id();
   user_ = session.canonical_address();
   state_ = protocol::SessionState::kAuthenticated;
   common::LogInfo("imap login", {{"session", id_}, {"user", user_}, {"peer", peer_}});
+  co_return true;
 }
 
 common::CallPolicy Session::Policy(bool idempotent) const {
@@ -372,7 +404,7 @@ void Session::Select(Selected selected) {
   last_sync_ = absl::Now();
   notified_ = false;
   if (server_.notifier) {
-    server_.notifier->Watch(selected_.mailbox_id, weak_from_this());
+    server_.notifier->Watch(selected_.mailbox_id, selected_.synced_modseq, weak_from_this());
     watching_ = true;
   }
 }
@@ -390,22 +422,51 @@ void Session::FlushExpunges() {
 }
 
 asio::awaitable<bool> Session::Sync(bool allow_expunge) {
+  const bool from_notice = notified_ && !dirty_;
   notified_ = false;
+  dirty_ = false;
   if (state_ != protocol::SessionState::kSelected) co_return true;
+  ChangeNotifier* hub = server_.notifier;
+  ChangeNotifier::Plan plan;
+  plan.kind = ChangeNotifier::Plan::kDirect;
+  // A notice: the process fetches once for all its sessions on this mailbox (notifier.h).
+  // Its own change (APPEND, COPY into it) or a poll: this session asks for itself.
+  if (from_notice && hub != nullptr) {
+    plan = hub->Lookup(selected_.mailbox_id, selected_.synced_modseq, this);
+  }
+  switch (plan.kind) {
+    case ChangeNotifier::Plan::kNone:
+    case ChangeNotifier::Plan::kWait:
+      co_return true;
+    case ChangeNotifier::Plan::kApply:
+      for (const auto& batch : plan.batches) Apply(*batch, allow_expunge);
+      last_sync_ = absl::Now();
+      co_return true;
+    case ChangeNotifier::Plan::kFetch:
+    case ChangeNotifier::Plan::kDirect:
+      break;
+  }
+  const bool fetch = plan.kind == ChangeNotifier::Plan::kFetch;
   std::optional<common::CallMeta> meta = co_await Meta();
-  if (!meta) co_return false;
+  if (!meta) {
+    if (fetch) hub->Publish(selected_.mailbox_id, nullptr, this);
+    co_return false;
+  }
   md::GetChangesRequest req;
   req.set_mailbox_id(selected_.mailbox_id);
   req.set_uidvalidity(selected_.uidvalidity);
-  req.set_since_modseq(selected_.synced_modseq);
+  req.set_since_modseq(fetch ? plan.since : selected_.synced_modseq);
   req.set_claim_recent(!selected_.read_only);
-  std::vector<md::GetChangesResponse> chunks;
+  auto batch = std::make_shared<ChangeBatch>();
+  batch->from = req.since_modseq();
+  batch->recent_owner = this;
   Outcome outcome = co_await CallStream<md::GetChangesResponse>(
-      Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        server_.metad->async()->GetChanges(ctx, &req, reader);
+      Policy(true), *meta, batch->chunks, [&](grpc::ClientContext* ctx, auto* reader) {
+        metad()->async()->GetChanges(ctx, &req, reader);
       });
   last_sync_ = absl::Now();
   if (!outcome.ok()) {
+    if (fetch) hub->Publish(selected_.mailbox_id, nullptr, this);
     md::ErrorReason reason = md::ERROR_REASON_UNSPECIFIED;
     if (!outcome.reason.empty()) md::ErrorReason_Parse(outcome.reason, &reason);
     if (reason == md::ERROR_REASON_NONEXISTENT || reason == md::ERROR_REASON_UIDVALIDITY_CHANGED ||
@@ -422,29 +483,53 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge) {
                     {{"session", id_}, {"error", outcome.status.error_message()}});
     co_return true;
   }
+  batch->to = batch->from;
+  for (const md::GetChangesResponse& chunk : batch->chunks) {
+    if (chunk.has_summary()) {
+      batch->to = std::max(batch->from, chunk.summary().highest_modseq());
+      batch->uidnext = chunk.summary().uidnext();
+    }
+  }
+  std::shared_ptr<const ChangeBatch> done = batch;
+  if (fetch) {
+    hub->Publish(selected_.mailbox_id, done, this);
+    for (const auto& b : plan.batches) Apply(*b, allow_expunge);
+  } else if (hub != nullptr) {
+    hub->Offer(selected_.mailbox_id, done);
+  }
+  Apply(*done, allow_expunge);
+  co_return true;
+}
+
+void Session::Apply(const ChangeBatch& batch, bool allow_expunge) {
+  // \Recent belongs to the session whose call claimed it (RFC 3501 2.3.2).
+  const bool mine = batch.recent_owner == this;
+  auto flags_of = [mine](const md::MessageFlags& m) {
+    MessageFlags f = FromProto(m.flags());
+    if (!mine) f.system &= ~kRecent;
+    return f;
+  };
   const uint32_t old_exists = view_.exists();
   const uint32_t old_recent = view_.recent();
   std::vector<const md::MessageFlags*> flag_changes;
   std::vector<const md::MessageFlags*> added;
-  const md::ChangesSummary* summary = nullptr;
-  for (const md::GetChangesResponse& chunk : chunks) {
+  for (const md::GetChangesResponse& chunk : batch.chunks) {
     for (const md::MessageFlags& m : chunk.changed()) {
       if (m.uid() > view_.last_uid()) {
         added.push_back(&m);
       } else if (std::optional<uint32_t> seq = view_.SeqOf(m.uid())) {
-        if (view_.IsExpunged(m.uid())) continue;
-        if (view_.Update(*seq, m.modseq(), FromProto(m.flags()))) flag_changes.push_back(&m);
+        // A batch kept in memory may be older than what this session stored itself.
+        if (view_.IsExpunged(m.uid()) || view_.ModseqAt(*seq) > m.modseq()) continue;
+        if (view_.Update(*seq, m.modseq(), flags_of(m))) flag_changes.push_back(&m);
       }
     }
     for (const md::UidRange& r : chunk.vanished().ranges()) {
       const uint32_t last = r.last() == 0 ? view_.last_uid() : r.last();
       view_.MarkExpungedRange(std::min(r.first(), last), std::max(r.first(), last));
     }
-    if (chunk.has_summary()) summary = &chunk.summary();
   }
   if (allow_expunge) FlushExpunges();
-  for (const md::MessageFlags* m : added)
-    view_.Append(m->uid(), m->modseq(), FromProto(m->flags()));
+  for (const md::MessageFlags* m : added) view_.Append(m->uid(), m->modseq(), flags_of(*m));
   AnnounceKeywords();
   if (view_.exists() != old_exists || !added.empty()) {
     Untagged(Cat(view_.exists(), " EXISTS"));
@@ -456,11 +541,10 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge) {
     if (!seq || view_.IsExpunged(m->uid())) continue;
     Untagged(Cat(*seq, " FETCH (UID ", m->uid(), " FLAGS ", FormatFlags(view_.FlagsAt(*seq)), ")"));
   }
-  if (summary != nullptr) {
-    selected_.synced_modseq = std::max(selected_.synced_modseq, summary->highest_modseq());
-    selected_.uidnext = summary->uidnext();
+  if (batch.to > selected_.synced_modseq) {
+    selected_.synced_modseq = batch.to;
+    if (batch.uidnext != 0) selected_.uidnext = batch.uidnext;
   }
-  co_return true;
 }
 
 void Session::AnnounceKeywords() {
@@ -616,6 +700,7 @@ asio::awaitable<void> Session::Run() {
   }
   co_await Flush();
   Deselect();
+  if (registered_) server_.registry->Unregister(id_);
   co_await stream_.Close(!ok || shutdown_);
   if (server_.metrics) server_.metrics->connections.Decrement();
   common::LogDebug("imap session ended", {{"session", id_}, {"peer", peer_}});

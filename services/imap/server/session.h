@@ -28,6 +28,7 @@
 #include "services/imap/protocol/parser.h"
 #include "services/imap/server/async_grpc.h"
 #include "services/imap/server/mailbox_view.h"
+#include "services/imap/server/notifier.h"
 #include "services/imap/server/server_context.h"
 #include "tern/auth/v1/auth.pb.h"
 #include "tern/metadata/v1/metadata.pb.h"
@@ -57,6 +58,13 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   void Notify();
   // Ends the session at the next opportunity: BYE [UNAVAILABLE] (shutdown).
   void Shutdown() override;
+  // The same for `ternctl sessions kick` (the session registry calls it on the strand).
+  void Kick();
+  // The BYE of a shutdown or a kick.
+  std::string_view ShutdownBye() const {
+    return kicked_ ? "BYE [UNAVAILABLE] Session ended by an administrator"
+                   : "BYE [UNAVAILABLE] Server shutting down";
+  }
   const asio::strand<asio::any_io_executor>& strand() const override { return strand_; }
 
   // ---- for command handlers ----
@@ -68,6 +76,8 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   const std::string& peer() const { return peer_; }
   const std::string& id() const override { return id_; }
   const std::string& user() const { return user_; }
+  // The metad replica this user's calls go to (MetadRing: the user's hash).
+  metadata::v1::MetadataService::Stub* metad() const { return server_.metad->For(user_id_); }
 
   // Responses, buffered until the command ends (or Flush()).
   void Untagged(std::string_view line);  // "* " + line + CRLF
@@ -83,8 +93,10 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   // (STYLE.md: one table maps errors to protocol answers).
   void Fail(const Outcome& outcome, std::string_view what);
 
-  // Authentication: the session token and who it belongs to.
-  void LoggedIn(const auth::v1::Session& session);
+  // Authentication: the session token and who it belongs to. False when the user has too
+  // many sessions across the cluster (the session registry's limit): the caller answers
+  // NO [LIMIT] and the session stays unauthenticated.
+  asio::awaitable<bool> LoggedIn(const auth::v1::Session& session);
   // Metadata for a metad/blobd call; renews the session token first when it is about to
   // expire. nullopt (and the session is ending with BYE) when renewal failed for good.
   asio::awaitable<std::optional<common::CallMeta>> Meta();
@@ -123,7 +135,10 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   void RequestStartTls() { start_tls_ = true; }
   // The selected mailbox changed through this session (APPEND or COPY into it): resync
   // before the tagged response so EXISTS comes first.
-  void MarkDirty() { notified_ = true; }
+  void MarkDirty() {
+    notified_ = true;
+    dirty_ = true;
+  }
   // The handler wrote its own tagged response (or none is due).
   void SkipTagged() { skip_tagged_ = true; }
   // Facts about this connection for authd.
@@ -137,6 +152,9 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
 
  private:
   asio::awaitable<std::optional<protocol::Event>> NextEvent();
+  // Applies one GetChanges result to the view and reports it (RFC 3501 7: EXPUNGE only when
+  // allow_expunge, then EXISTS, RECENT, FETCH).
+  void Apply(const ChangeBatch& batch, bool allow_expunge);
   asio::awaitable<bool> ReadMore(std::chrono::steady_clock::duration timeout);
   asio::awaitable<void> Dispatch(protocol::Command& command);
   std::chrono::steady_clock::duration IdleTimeout() const;
@@ -162,6 +180,9 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
 
   // Set by Notify() on the strand; the wake channel interrupts IDLE.
   bool notified_ = false;
+  bool dirty_ = false;  // this session changed the mailbox: sync for itself
+  bool kicked_ = false;
+  bool registered_ = false;  // in the session registry
   asio::experimental::channel<void(asio::error_code, bool)> wake_;
 
   common::SessionToken token_;

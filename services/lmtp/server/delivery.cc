@@ -78,7 +78,7 @@ asio::awaitable<common::Outcome> Append(ServerContext& server, const Recipient& 
   policy.max_backoff = absl::Seconds(1);
   common::Outcome outcome = co_await common::Call(
       policy, meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        server.metad->async()->AppendMessages(ctx, &req, &resp, std::move(done));
+        server.metad->For(r.user_id)->async()->AppendMessages(ctx, &req, &resp, std::move(done));
       });
   co_return outcome;
 }

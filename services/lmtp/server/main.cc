@@ -102,6 +102,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   }
   st.service_token = *token;
 
+  absl::StatusOr<tern::common::Networks> trusted_proxies = tern::common::TrustedProxies(cfg);
+  if (!trusted_proxies.ok()) return trusted_proxies.status();
   absl::StatusOr<tern::common::Backends> backends = tern::common::ConnectBackends(cfg, rt);
   if (!backends.ok()) return backends.status();
   context->auth = std::move(backends->auth);
@@ -148,7 +150,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
             .max_connections_per_address = st.max_connections_per_address,
             // RFC 5321 3.1: a server may greet with 421 when it cannot take the connection.
             .refuse_line = "421 4.7.0 Too many connections from your address\r\n",
-            .on_refused = [metrics] { metrics->connections_refused.Increment(); }},
+            .on_refused = [metrics] { metrics->connections_refused.Increment(); },
+          .trusted_proxies = *trusted_proxies},
         [context,
          mode](tern::common::Accepted accepted) -> std::shared_ptr<tern::common::FrontendSession> {
           return std::make_shared<Session>(*context, mode, std::move(accepted));

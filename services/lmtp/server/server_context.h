@@ -18,6 +18,7 @@
 #include "services/lmtp/protocol/input.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
+#include "services/common/frontend_wiring.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
 
 namespace tern::lmtp::server {
@@ -61,7 +62,7 @@ struct LmtpMetrics {
 struct ServerContext {
   LmtpSettings settings;
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
-  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::shared_ptr<common::MetadRing> metad;  // user -> replica
   std::unique_ptr<blob::v1::BlobService::Stub> blobd;
   std::unique_ptr<asio::ssl::context> tls;  // null: no STARTTLS
   LmtpMetrics* metrics = nullptr;

@@ -99,7 +99,7 @@ asio::awaitable<MaildropLocks::Result> MaildropLocks::PgAcquire(Lock& lock,
                                   .idempotent = true};
   common::Outcome outcome = co_await common::Call(
       policy, meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        server_.metad->async()->AcquireMaildropLock(ctx, &req, &resp, std::move(done));
+        server_.metad->For(lock.user_id)->async()->AcquireMaildropLock(ctx, &req, &resp, std::move(done));
       });
   if (outcome.ok()) {
     lock.valid_until = started + lease_;
@@ -119,7 +119,7 @@ asio::awaitable<void> MaildropLocks::PgRelease(Lock& lock, const common::CallMet
                                   .idempotent = true};
   common::Outcome outcome = co_await common::Call(
       policy, meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        server_.metad->async()->ReleaseMaildropLock(ctx, &req, &resp, std::move(done));
+        server_.metad->For(lock.user_id)->async()->ReleaseMaildropLock(ctx, &req, &resp, std::move(done));
       });
   if (!outcome.ok()) {
     // The lease expires by itself.

@@ -6,6 +6,8 @@
 #include "services/common/frontend_wiring.h"
 #include "services/common/log.h"
 #include "services/common/redis_check.h"
+#include "services/common/redis_subscriber.h"
+#include "services/common/session_registry.h"
 #include "services/common/service_runtime.h"
 #include "services/pop3/server/maildrop_lock.h"
 #include "services/pop3/server/server_context.h"
@@ -38,6 +40,12 @@ std::vector<SettingSpec> Settings() {
            "minimum time between two logins of one user (LOGIN-DELAY, RFC 2449); 0: none"},
           {"max-connections-per-address", "TERN_POP3_MAX_CONNECTIONS_PER_ADDRESS", "50",
            SettingType::kInt, "open connections allowed from one client IP address"},
+          {"max-sessions-per-user", "TERN_POP3_MAX_SESSIONS_PER_USER", "10", SettingType::kInt,
+           "logged-in POP3 sessions of one user across the cluster (the session registry in "
+           "Redis; the maildrop lock already allows one in TRANSACTION); 0: no limit"},
+          {"session-lease", "TERN_SESSION_LEASE", "30s", SettingType::kDuration,
+           "lease of a session's entry in the registry, renewed every third of it; a crashed "
+           "front-end's sessions age out after it"},
       });
 }
 
@@ -67,6 +75,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
     return absl::InvalidArgumentError("--lock-lease must be between 3s and 10m");
   }
 
+  absl::StatusOr<tern::common::Networks> trusted_proxies = tern::common::TrustedProxies(cfg);
+  if (!trusted_proxies.ok()) return trusted_proxies.status();
   absl::StatusOr<tern::common::Backends> backends = tern::common::ConnectBackends(cfg, rt);
   if (!backends.ok()) return backends.status();
   context->auth = std::move(backends->auth);
@@ -91,6 +101,28 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
         /*critical=*/false);
   }
 
+  const std::string redis = cfg.GetString("redis-addr");
+  auto* registry = rt.Own(std::make_unique<tern::common::SessionRegistry>(
+      tern::common::SessionRegistry::Options{
+          .redis_address = redis,
+          .lease = std::max(absl::Seconds(3), cfg.GetDuration("session-lease")),
+          .max_per_user =
+              static_cast<int>(std::max<int64_t>(0, cfg.GetInt("max-sessions-per-user")))}));
+  context->registry = registry;
+  // Kicks (`ternctl sessions kick`) arrive on the process's pub/sub connection.
+  tern::common::RedisSubscriber* subscriber = nullptr;
+  if (!redis.empty()) {
+    subscriber = rt.Own(std::make_unique<tern::common::RedisSubscriber>(
+        redis, "pop3 kicks",
+        tern::common::RedisSubscriber::Handlers{
+            .on_message = [registry](std::string_view channel,
+                                     std::string_view payload) {
+              if (channel == tern::common::kKickChannel) registry->OnKick(payload);
+            },
+            .on_subscribed = nullptr,
+            .on_disconnected = nullptr}));
+  }
+
   Pop3Metrics* metrics = context->metrics;
   auto* server = rt.Own(std::make_unique<tern::common::FrontendServer>(
       tern::common::FrontendOptions{
@@ -99,7 +131,8 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
           .max_connections_per_address = st.max_connections_per_address,
           // RFC 1939 4 lets the greeting be negative; RFC 3206 4 gives the reason a code.
           .refuse_line = "-ERR [SYS/TEMP] Too many connections from your address\r\n",
-          .on_refused = [metrics] { metrics->connections_refused.Increment(); }},
+          .on_refused = [metrics] { metrics->connections_refused.Increment(); },
+          .trusted_proxies = *trusted_proxies},
       [context](tern::common::Accepted accepted) -> std::shared_ptr<tern::common::FrontendSession> {
         return std::make_shared<Session>(*context, std::move(accepted));
       }));
@@ -107,12 +140,18 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
       !s.ok()) {
     return s;
   }
+  if (subscriber != nullptr) subscriber->Start();
+  registry->Start(subscriber);
   server->Start();
   tern::common::LogInfo("pop3 listening",
                         {{"pop3_port", server->plain_port()}, {"pop3s_port", server->tls_port()}});
   const auto grace =
       std::chrono::milliseconds(absl::ToInt64Milliseconds(cfg.GetDuration("shutdown-grace")));
-  rt.OnDrain([server, grace] { server->Stop(grace); });
+  rt.OnDrain([server, registry, subscriber, grace] {
+    server->Stop(grace);
+    registry->Stop();
+    if (subscriber != nullptr) subscriber->Stop();
+  });
   return absl::OkStatus();
 }
 

@@ -18,6 +18,8 @@
 #include "services/common/mechanisms_cache.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
+#include "services/common/frontend_wiring.h"
+#include "services/common/session_registry.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
 
 namespace tern::pop3::server {
@@ -48,10 +50,11 @@ struct Pop3Metrics : common::FrontendMetrics {
 struct ServerContext {
   Pop3Settings settings;
   std::unique_ptr<auth::v1::AuthService::Stub> auth;
-  std::unique_ptr<metadata::v1::MetadataService::Stub> metad;
+  std::shared_ptr<common::MetadRing> metad;  // user -> replica
   std::unique_ptr<blob::v1::BlobService::Stub> blobd;
   std::unique_ptr<asio::ssl::context> tls;  // null: no STLS, no POP3S
   MaildropLocks* locks = nullptr;
+  common::SessionRegistry* registry = nullptr;
   Pop3Metrics* metrics = nullptr;
   common::MechanismsCache mechanisms_cache;
 };

@@ -37,7 +37,15 @@ Session::Session(ServerContext& server, common::Accepted connection)
       id_(common::NewRequestId()),
       parser_(protocol::Limits{}) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  // A session whose coroutine was destroyed without finishing (the event loop stopped).
+  if (registered_ && server_.registry != nullptr) server_.registry->Unregister(id_);
+}
+
+void Session::Kick() {
+  kicked_ = true;
+  Shutdown();
+}
 
 void Session::Shutdown() {
   shutdown_ = true;
@@ -109,7 +117,8 @@ asio::awaitable<std::optional<protocol::Event>> Session::NextEvent() {
                               : std::chrono::steady_clock::now() + server_.settings.idle_timeout;
     for (;;) {
       if (shutdown_) {
-        Err("Server shutting down, try again later", protocol::code::kSysTemp);
+        Err(kicked_ ? "Session ended by an administrator" : "Server shutting down, try again later",
+            protocol::code::kSysTemp);
         co_return std::nullopt;
       }
       const auto now = std::chrono::steady_clock::now();
@@ -247,6 +256,11 @@ asio::awaitable<bool> Session::Housekeeping() {
 
 // ---- the maildrop ----
 
+void Session::Unregister() {
+  if (registered_) server_.registry->Unregister(id_);
+  registered_ = false;
+}
+
 asio::awaitable<void> Session::OpenMaildrop(const auth::v1::Session& session) {
   token_.Set(session);
   user_id_ = session.user_id();
@@ -263,11 +277,35 @@ asio::awaitable<void> Session::OpenMaildrop(const auth::v1::Session& session) {
     Err("Logged in too recently, try again later", protocol::code::kLoginDelay);
     co_return;
   }
+  if (server_.registry != nullptr) {
+    // The cluster-wide per-user limit, and the entry `ternctl sessions` lists and kicks.
+    const common::RegisteredSession entry{.id = id_,
+                                          .user = user_,
+                                          .protocol = "pop3",
+                                          .instance = server_.settings.instance,
+                                          .client = peer_,
+                                          .started_ms = absl::ToUnixMillis(absl::Now()),
+                                          .metad = server_.metad->AddressFor(user_id_)};
+    std::weak_ptr<Session> weak = weak_from_this();
+    const std::function<void()> kick = [weak] {
+      if (auto s = weak.lock()) asio::post(s->strand(), [s] { s->Kick(); });
+    };
+    const common::SessionRegistry::Admission admission =
+        co_await server_.registry->Register(entry, kick);
+    if (admission != common::SessionRegistry::Admission::kAdmitted) {
+      token_ = common::SessionToken();
+      // RFC 2449 8.1.2: IN-USE, the maildrop cannot be opened now.
+      Err("Too many sessions for this user; close some and try again", protocol::code::kInUse);
+      co_return;
+    }
+    registered_ = true;
+  }
   lock_ =
       MaildropLocks::Lock{.user_id = user_id_, .holder = Cat(server_.settings.instance, "/", id_)};
   const MaildropLocks::Result locked = co_await server_.locks->Acquire(lock_, *meta);
   if (locked != MaildropLocks::Result::kHeld) {
     token_ = common::SessionToken();
+    Unregister();
     // RFC 1939 4: the maildrop could not be locked, so the server answers -ERR and stays
     // in AUTHORIZATION; RFC 2449 8.1.2 gives the reason a code.
     if (locked == MaildropLocks::Result::kInUse) {
@@ -282,6 +320,7 @@ asio::awaitable<void> Session::OpenMaildrop(const auth::v1::Session& session) {
   const bool loaded = co_await LoadMaildrop();
   if (!loaded) {
     co_await ReleaseLock();
+    Unregister();
     token_ = common::SessionToken();
     co_return;  // LoadMaildrop answered
   }
@@ -311,7 +350,7 @@ asio::awaitable<bool> Session::LoadMaildrop() {
   md::MailboxStatus status;
   common::Outcome outcome = co_await common::Call(
       Policy(true), *meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        server_.metad->async()->GetStatus(ctx, &status_req, &status, std::move(done));
+        metad()->async()->GetStatus(ctx, &status_req, &status, std::move(done));
       });
   if (!outcome.ok()) {
     Fail(outcome, "Maildrop cannot be opened");
@@ -335,7 +374,7 @@ asio::awaitable<bool> Session::LoadMaildrop() {
   std::vector<md::FetchMessagesResponse> chunks;
   outcome = co_await common::CallStream<md::FetchMessagesResponse>(
       Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        server_.metad->async()->FetchMessages(ctx, &req, reader);
+        metad()->async()->FetchMessages(ctx, &req, reader);
       });
   if (!outcome.ok()) {
     Fail(outcome, "Maildrop cannot be listed");
@@ -397,7 +436,7 @@ asio::awaitable<bool> Session::RefreshGrant(Message& m) {
   std::vector<md::FetchMessagesResponse> chunks;
   common::Outcome outcome = co_await common::CallStream<md::FetchMessagesResponse>(
       Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        server_.metad->async()->FetchMessages(ctx, &req, reader);
+        metad()->async()->FetchMessages(ctx, &req, reader);
       });
   if (!outcome.ok()) {
     Fail(outcome, "Message cannot be read");
@@ -532,7 +571,7 @@ asio::awaitable<void> Session::Update() {
     // All deletions in one transaction: all of them or none (RFC 1939 6).
     common::Outcome outcome = co_await common::Call(
         Policy(true), *meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-          server_.metad->async()->Expunge(ctx, &req, &resp, std::move(done));
+          metad()->async()->Expunge(ctx, &req, &resp, std::move(done));
         });
     co_await ReleaseLock();
     if (!outcome.ok()) {
@@ -629,6 +668,7 @@ asio::awaitable<void> Session::Run() {
   co_await Flush();
   // A connection that ends without QUIT deletes nothing (RFC 1939 6); its lock goes.
   co_await ReleaseLock();
+  Unregister();
   co_await stream_.Close(!ok || shutdown_);
   if (server_.metrics) server_.metrics->connections.Decrement();
   common::LogDebug("pop3 session ended", {{"session", id_}, {"peer", peer_}});

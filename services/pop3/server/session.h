@@ -46,6 +46,8 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
 
   asio::awaitable<void> Run() override;
   void Shutdown() override;
+  // The same for `ternctl sessions kick`: -ERR [SYS/TEMP] (RFC 3206), then close.
+  void Kick();
   const asio::strand<asio::any_io_executor>& strand() const override { return strand_; }
   const std::string& id() const override { return id_; }
 
@@ -54,6 +56,8 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   protocol::State state() const { return state_; }
   bool tls() const { return stream_.tls(); }
   const std::string& user() const { return user_; }
+  // The metad replica this user's calls go to (MetadRing: the user's hash).
+  metadata::v1::MetadataService::Stub* metad() const { return server_.metad->For(user_id_); }
 
   // Responses, buffered until the session waits for input (PIPELINING, RFC 2449 6.6).
   std::string& out() { return out_; }
@@ -80,6 +84,7 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   // After authd said yes: LOGIN-DELAY, the maildrop lock and the listing. Answers the
   // command (+OK and TRANSACTION state, or -ERR and still AUTHORIZATION).
   asio::awaitable<void> OpenMaildrop(const auth::v1::Session& session);
+  void Unregister();
   // A raw line for a SASL response (RFC 5034 4); nullopt when the connection ended or the
   // line was over the limit.
   asio::awaitable<std::optional<std::string>> ReadRawLine();
@@ -126,6 +131,8 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   protocol::State state_ = protocol::State::kAuthorization;
   bool closing_ = false;
   bool shutdown_ = false;
+  bool kicked_ = false;
+  bool registered_ = false;  // in the session registry
   bool waiting_ = false;  // blocked on client input (Shutdown may interrupt)
   bool start_tls_ = false;
   std::chrono::steady_clock::time_point login_deadline_;

@@ -92,7 +92,7 @@ asio::awaitable<void> CmdAppend(Session& s, const protocol::Command& c) {
   md::AppendMessagesResponse resp;
   outcome = co_await Call(
       s.Policy(true), *meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        s.server().metad->async()->AppendMessages(ctx, &req, &resp, std::move(done));
+        s.metad()->async()->AppendMessages(ctx, &req, &resp, std::move(done));
       });
   if (!outcome.ok()) {
     s.Fail(outcome, "APPEND");

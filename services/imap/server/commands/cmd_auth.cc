@@ -35,7 +35,12 @@ void Refuse(Session& s, const SaslStep& step) {
 }
 
 asio::awaitable<void> Succeed(Session& s, const SaslStep& step) {
-  s.LoggedIn(step.session());
+  const bool admitted = co_await s.LoggedIn(step.session());
+  if (!admitted) {
+    // RFC 5530 3: LIMIT, an operational limit was reached; the session stays unauthenticated.
+    s.No("Too many sessions for this user; close some and try again", protocol::code::kLimit);
+    co_return;
+  }
   // RFC 3501 7.1: the capabilities change with the state; send them with the OK.
   const std::string caps = co_await s.Capabilities();
   s.Ok("Logged in", Cat("CAPABILITY ", caps));

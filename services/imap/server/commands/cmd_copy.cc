@@ -63,7 +63,7 @@ asio::awaitable<void> CmdCopy(Session& s, const protocol::Command& c) {
     outcome =
         co_await Call(s.Policy(true), *meta,
                       [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-                        s.server().metad->async()->MoveMessages(ctx, &req, &resp, std::move(done));
+                        s.metad()->async()->MoveMessages(ctx, &req, &resp, std::move(done));
                       });
     copy_uid = resp.copy_uid();
     expunged = resp.expunged_source_uids();
@@ -78,7 +78,7 @@ asio::awaitable<void> CmdCopy(Session& s, const protocol::Command& c) {
     outcome =
         co_await Call(s.Policy(true), *meta,
                       [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-                        s.server().metad->async()->CopyMessages(ctx, &req, &resp, std::move(done));
+                        s.metad()->async()->CopyMessages(ctx, &req, &resp, std::move(done));
                       });
     copy_uid = resp.copy_uid();
   }
@@ -127,7 +127,7 @@ asio::awaitable<void> CmdExpunge(Session& s, const protocol::Command& c) {
   md::ExpungeResponse resp;
   Outcome outcome = co_await Call(
       s.Policy(true), *meta, [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-        s.server().metad->async()->Expunge(ctx, &req, &resp, std::move(done));
+        s.metad()->async()->Expunge(ctx, &req, &resp, std::move(done));
       });
   if (!outcome.ok()) {
     s.Fail(outcome, c.name);

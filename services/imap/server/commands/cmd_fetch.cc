@@ -282,7 +282,7 @@ asio::awaitable<void> CmdFetch(Session& s, const protocol::Command& c) {
     std::vector<md::FetchMessagesResponse> chunks;
     Outcome outcome = co_await CallStream<md::FetchMessagesResponse>(
         s.Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-          s.server().metad->async()->FetchMessages(ctx, &batch, reader);
+          s.metad()->async()->FetchMessages(ctx, &batch, reader);
         });
     if (!outcome.ok()) {
       s.Fail(outcome, "FETCH");

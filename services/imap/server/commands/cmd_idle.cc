@@ -62,7 +62,7 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
         break;
       }
       case Session::Wait::kClosed:
-        if (s.shutting_down()) s.Untagged("BYE [UNAVAILABLE] Server shutting down");
+        if (s.shutting_down()) s.Untagged(s.ShutdownBye());
         s.RequestClose();
         s.SkipTagged();
         co_return;

@@ -35,7 +35,7 @@ asio::awaitable<Outcome> Unary(
   Outcome outcome =
       co_await Call(s.Policy(idempotent), meta,
                     [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-                      (s.server().metad->async()->*method)(ctx, &req, &resp, std::move(done));
+                      (s.metad()->async()->*method)(ctx, &req, &resp, std::move(done));
                     });
   co_return outcome;
 }

@@ -159,7 +159,7 @@ asio::awaitable<void> CmdSearch(Session& s, const protocol::Command& c) {
   std::vector<md::SearchMessagesResponse> chunks;
   Outcome outcome = co_await CallStream<md::SearchMessagesResponse>(
       s.Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        s.server().metad->async()->SearchMessages(ctx, &req, reader);
+        s.metad()->async()->SearchMessages(ctx, &req, reader);
       });
   if (!outcome.ok()) {
     s.Fail(outcome, "SEARCH");

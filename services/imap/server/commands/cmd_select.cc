@@ -91,7 +91,7 @@ asio::awaitable<void> CmdSelect(Session& s, const protocol::Command& c) {
   std::vector<md::SelectChunk> chunks;
   Outcome outcome = co_await CallStream<md::SelectChunk>(
       s.Policy(examine), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        s.server().metad->async()->SelectMailbox(ctx, &req, reader);
+        s.metad()->async()->SelectMailbox(ctx, &req, reader);
       });
   if (!outcome.ok()) {
     s.Fail(outcome, c.name);
@@ -153,7 +153,7 @@ asio::awaitable<void> CmdClose(Session& s, const protocol::Command& c) {
     Outcome outcome =
         co_await Call(s.Policy(true), *meta,
                       [&](grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
-                        s.server().metad->async()->Expunge(ctx, &req, &resp, std::move(done));
+                        s.metad()->async()->Expunge(ctx, &req, &resp, std::move(done));
                       });
     if (!outcome.ok()) {
       s.Fail(outcome, "CLOSE");

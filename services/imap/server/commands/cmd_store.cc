@@ -115,7 +115,7 @@ asio::awaitable<void> CmdStore(Session& s, const protocol::Command& c) {
   std::vector<md::StoreFlagsResponse> chunks;
   Outcome outcome = co_await CallStream<md::StoreFlagsResponse>(
       s.Policy(true), *meta, chunks, [&](grpc::ClientContext* ctx, auto* reader) {
-        s.server().metad->async()->StoreFlags(ctx, &req, reader);
+        s.metad()->async()->StoreFlags(ctx, &req, reader);
       });
   if (!outcome.ok()) {
     s.Fail(outcome, "STORE");
