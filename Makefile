@@ -3,6 +3,8 @@ BUILD_DIR   ?= build
 BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# `make run REPLICAS=3`: three replicas of each front-end behind HAProxy (deploy/local/run.sh).
+REPLICAS    ?= 1
 
 .PHONY: all deps build build-debug build-asan test test-unit test-asan bench run clean format
 
@@ -48,7 +50,7 @@ bench: build
 
 # A local cluster under ./var: PostgreSQL, Redis and every Tern service; Ctrl-C stops it.
 run: build
-	@deploy/local/run.sh $(BUILD_DIR)
+	@REPLICAS=$(REPLICAS) deploy/local/run.sh $(BUILD_DIR)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -12,6 +12,9 @@ packages=(
   libargon2-dev libasio-dev nlohmann-json3-dev
   # servers and tools the local cluster and the tests start
   postgresql redis-server openssl curl ca-certificates python3 util-linux procps hostname
+  # the TCP load balancer in front of the front-end replicas (make run REPLICAS=N); the
+  # system service the package starts listens on nothing with Debian's configuration
+  haproxy
   # real IMAP, POP3 and SMTP/LMTP clients and MTAs the integration tests drive (swaks speaks
   # TLS only with Net::SSLeay, a recommendation apt would skip here)
   isync offlineimap3 fetchmail getmail6 mpop postfix swaks libnet-ssleay-perl

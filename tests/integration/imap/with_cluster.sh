@@ -4,15 +4,29 @@
 #
 #   with_cluster.sh BUILD_DIR SCRIPT [SCRIPT...]
 #
+# REPLICAS=N (2 to 4; default 1) runs N replicas of each front-end behind HAProxy (see
+# deploy/local/run.sh); the public ports below are then HAProxy's.
+#
 # Each script runs with the cluster's coordinates in its environment:
 #   IMAP_PORT IMAPS_PORT POP3_PORT POP3S_PORT LMTP_PORT SMTP_PORT TERN_CA (CA bundle for the
 #   TLS certificate) TERN_VAR
+#   IMAPD_HTTP POP3D_HTTP LMTPD_HTTP (the HTTP endpoints of replica 0)
+#   everything in $TERN_VAR/cluster.env: REPLICAS, IMAPD_<i>_{IMAP_PORT,IMAPS_PORT,HTTP},
+#   POP3D_<i>_{POP3_PORT,POP3S_PORT,HTTP}, LMTPD_<i>_{LMTP_PORT,SMTP_PORT,HTTP} per replica,
+#   HAPROXY_PID HAPROXY_HTTP (empty with one replica), REDIS_PORT; a replica's pid is in
+#   $TERN_VAR/run/<imapd|pop3d|lmtpd>-<i>.pid, Redis's in $TERN_VAR/redis/redis.pid (killed,
+#   it is started again within about 2 s; $TERN_VAR/run/redis.hold keeps it down)
 #   IMAPD_BIN POP3D_BIN LMTPD_BIN METAD_BIN TEST_{AUTHD,METAD,BLOBD,REDIS}_ADDR TEST_PG_DSN (to
 #   start more processes against the same cluster)
 #   TERNCTL (ternctl with the admin environment) NEW_USER (a script that creates a fresh
 #   user and prints "address password").
 set -euo pipefail
 build=$(cd "$1" && pwd)
+replicas=${REPLICAS:-1}
+case $replicas in
+  [1-4]) ;;
+  *) echo "with_cluster.sh: REPLICAS must be 1 to 4 (a slot's replica band has 64 ports)"; exit 1 ;;
+esac
 shift
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -38,6 +52,9 @@ export TERN_LOCAL_LISTEN=${TERN_LOCAL_LISTEN:-0.0.0.0}
 # two service ports differ by a small multiple of 8 (7001-7003, 9101-9105, 1993/1995 differ
 # by 1..4).
 # Another test's cluster can still hold a port by coincidence: then the next slot is tried.
+# Replicas (REPLICAS >= 2) listen in a band of 64 ports per slot from 23000 (slot 49: 26136),
+# above every slot's shifted service ports (at most 9107 + 12992, HAProxy's page) and below
+# the PostgreSQL and Redis ones (from 15432 + 12600) and the ephemeral range.
 slots=${TMPDIR:-/tmp}/tern-test-port-slots
 mkdir -p "$slots"
 slot=""
@@ -69,7 +86,9 @@ for attempt in 1 2 3; do
   take_slot $next || { echo "no free port slot in $slots"; exit 1; }
   off=$((12600 + slot * 8))
   rm -rf "$tmp/var"
-  TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
+  TERN_VAR="$tmp/var" TERN_PORT_OFFSET=$off REPLICAS=$replicas \
+    TERN_REPLICA_PORT_BASE=$((23000 + slot * 64)) \
+    "$root/deploy/local/run.sh" "$build" >"$log" 2>&1 &
   run_pid=$!
   for _ in $(seq 600); do
     if grep -q 'tern-local: ready' "$log"; then started=1; break; fi
@@ -90,10 +109,13 @@ done
 
 v="$tmp/var"
 export IMAP_PORT=$((1143 + off)) IMAPS_PORT=$((1993 + off)) TERN_CA="$v/tls/ca.pem" TERN_VAR="$v"
-export IMAPD_HTTP=$((9104 + off))
-export POP3_PORT=$((1110 + off)) POP3S_PORT=$((1995 + off)) POP3D_HTTP=$((9105 + off))
+set -a  # REPLICAS, the ports of every replica, HAPROXY_PID, ... (deploy/local/run.sh)
+. "$v/cluster.env"
+set +a
+export IMAPD_HTTP=$IMAPD_0_HTTP
+export POP3_PORT=$((1110 + off)) POP3S_PORT=$((1995 + off)) POP3D_HTTP=$POP3D_0_HTTP
 export POP3D_BIN="$build/services/pop3/server/tern-pop3d"
-export LMTP_PORT=$((2424 + off)) SMTP_PORT=$((2525 + off)) LMTPD_HTTP=$((9106 + off))
+export LMTP_PORT=$((2424 + off)) SMTP_PORT=$((2525 + off)) LMTPD_HTTP=$LMTPD_0_HTTP
 export LMTPD_BIN="$build/services/lmtp/server/tern-lmtpd"
 export METAD_BIN="$build/services/metadata/tern-metad"
 export TEST_PG_DSN="host=127.0.0.1 port=$((15432 + off)) dbname=tern user=tern"
@@ -130,7 +152,13 @@ for script in "$@"; do
   fi
 done
 if [ $status -ne 0 ]; then
-  echo "--- tern-imapd log (last 80 lines)"
-  tail -n 80 "$v/log/tern-imapd.log" || true
+  for f in "$v"/log/tern-imapd*.log; do
+    echo "--- $(basename "$f" .log) log (last 80 lines)"
+    tail -n 80 "$f" || true
+  done
+  if [ "$replicas" -ge 2 ]; then
+    echo "--- haproxy log (last 40 lines)"
+    tail -n 40 "$v/log/haproxy.log" || true
+  fi
 fi
 exit $status
