@@ -47,6 +47,7 @@ void ChangeNotifier::Watch(uint64_t mailbox_id, uint64_t modseq, std::weak_ptr<S
     }
     m.watchers.push_back(std::move(session));
   }
+  if (first && metrics_) metrics_->watched_mailboxes.Increment();
   if (first && subscriber_ != nullptr) subscriber_->Subscribe(MailboxChannel(mailbox_id));
 }
 
@@ -71,6 +72,7 @@ void ChangeNotifier::Unwatch(uint64_t mailbox_id, const Session* session) {
       WakeLocked(m, nullptr);
     }
   }
+  if (last && metrics_) metrics_->watched_mailboxes.Decrement();
   if (last && subscriber_ != nullptr) subscriber_->Unsubscribe(MailboxChannel(mailbox_id));
 }
 
@@ -151,12 +153,14 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     } else if (on_chain) {
       plan.kind = Plan::kApply;
       collect();
+      if (metrics_) metrics_->fanout_applied.Increment();
     } else {
       plan.kind = Plan::kDirect;
     }
   } else if (m.fetching && std::chrono::steady_clock::now() - m.fetch_started < kFetchTimeout) {
     plan.kind = Plan::kWait;
   } else if (on_chain) {
+    if (metrics_) metrics_->fanout_fetches.Increment();
     plan.kind = Plan::kFetch;
     plan.since = m.End();
     collect();

@@ -46,6 +46,11 @@ struct ImapSettings {
 struct ImapMetrics : common::FrontendMetrics {
   explicit ImapMetrics(prometheus::Registry& registry);
   prometheus::Counter& notices;
+  // IDLE fan-out (notifier.h): GetChanges calls made for every session of a mailbox, and
+  // batches sessions applied from memory instead of calling metad themselves.
+  prometheus::Counter& fanout_fetches;
+  prometheus::Counter& fanout_applied;
+  prometheus::Gauge& watched_mailboxes;
 };
 
 struct ServerContext {
