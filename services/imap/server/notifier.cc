@@ -1,6 +1,5 @@
 #include "services/imap/server/notifier.h"
 
-#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -99,18 +98,16 @@ void ChangeNotifier::OnNotice(std::string_view channel, std::string_view payload
   if (it == mailboxes_.end()) return;
   Mailbox& m = it->second;
   bool structural = !parsed || notice.highest_modseq() == 0;
-  for (int kind : notice.kinds()) {
-    structural |= kind == md::CHANGE_KIND_MAILBOX_DELETED;
+  for (int kind : notice.kinds()) structural |= kind == md::CHANGE_KIND_MAILBOX_DELETED;
+  if (structural) {
+    // A deleted or re-created mailbox has no MODSEQ to wait for: fetch (and meet the error).
+    ++m.forced;
+  } else if (notice.highest_modseq() > m.target) {
+    m.target = notice.highest_modseq();
+  } else if (!m.NeedsFetch()) {
+    return;  // already fetched past it
   }
-  // A deleted or re-created mailbox has no MODSEQ to wait for: always fetch (and meet the
-  // error). Otherwise a notice the process has already fetched past needs nothing.
-  const uint64_t target =
-      structural ? std::numeric_limits<uint64_t>::max() : notice.highest_modseq();
-  if (target <= m.End() || target <= m.target) {
-    if (target > m.End()) WakeLocked(m, nullptr);  // still pending: nudge
-    return;
-  }
-  m.target = target;
+  m.failed = false;
   WakeLocked(m, nullptr);
 }
 
@@ -125,7 +122,8 @@ void ChangeNotifier::OnSubscribed(std::string_view channel) {
   if (it == mailboxes_.end()) return;
   Mailbox& m = it->second;
   // Notices published before this point were not heard: catch up by MODSEQ once.
-  m.target = std::max(m.target, m.End() + 1);
+  ++m.forced;
+  m.failed = false;
   WakeLocked(m, nullptr);
 }
 
@@ -145,9 +143,7 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
       if (b->to > modseq) plan.batches.push_back(b);
     }
   };
-  if (m.failed_target >= m.target && m.target > modseq) {
-    plan.kind = Plan::kDirect;
-  } else if (m.End() >= m.target) {
+  if (!m.NeedsFetch()) {
     if (modseq >= m.End()) {
       plan.kind = Plan::kNone;
     } else if (on_chain) {
@@ -157,6 +153,8 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     } else {
       plan.kind = Plan::kDirect;
     }
+  } else if (m.failed) {
+    plan.kind = Plan::kDirect;
   } else if (m.fetching && std::chrono::steady_clock::now() - m.fetch_started < kFetchTimeout) {
     plan.kind = Plan::kWait;
   } else if (on_chain) {
@@ -166,7 +164,7 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     collect();
     m.fetching = true;
     m.fetcher = session;
-    m.fetch_target = m.target;
+    m.fetch_forced = m.forced;
     m.fetch_started = std::chrono::steady_clock::now();
   } else {
     plan.kind = Plan::kDirect;
@@ -180,6 +178,7 @@ void ChangeNotifier::Append(Mailbox& m, std::shared_ptr<const ChangeBatch> batch
   if (batch->to <= m.End() || batch->from > m.End()) return;
   m.chain.push_back(std::move(batch));
   while (m.chain.size() > kKeptBatches) m.chain.pop_front();
+  m.failed = false;
 }
 
 void ChangeNotifier::Publish(uint64_t mailbox_id, std::shared_ptr<const ChangeBatch> batch,
@@ -188,19 +187,17 @@ void ChangeNotifier::Publish(uint64_t mailbox_id, std::shared_ptr<const ChangeBa
   auto it = mailboxes_.find(mailbox_id);
   if (it == mailboxes_.end()) return;
   Mailbox& m = it->second;
-  if (m.fetcher == fetcher) {
+  const bool current = m.fetching && m.fetcher == fetcher;
+  if (current) {
     m.fetching = false;
     m.fetcher = nullptr;
   }
   if (batch) {
     Append(m, std::move(batch));
-    m.failed_target = 0;
-    // A structural notice (max target) is satisfied by a fetch that started after it.
-    if (m.target == std::numeric_limits<uint64_t>::max() && m.fetch_target == m.target) {
-      m.target = m.End();
-    }
-  } else {
-    m.failed_target = m.target;
+    // A fetch that began after a forced catch-up covers it.
+    if (current) m.satisfied = std::max(m.satisfied, m.fetch_forced);
+  } else if (current) {
+    m.failed = true;
   }
   WakeLocked(m, fetcher);
 }

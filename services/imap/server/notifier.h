@@ -96,18 +96,25 @@ class ChangeNotifier {
  private:
   struct Mailbox {
     std::vector<std::weak_ptr<Session>> watchers;
-    // Highest MODSEQ announced by a notice (or End()+1 to force a fetch).
+    // Highest MODSEQ announced by a notice.
     uint64_t target = 0;
+    // Fetches demanded whatever the MODSEQ (a deleted mailbox, a SUBSCRIBE just confirmed:
+    // anything may have been missed), and how many of them a completed fetch covered.
+    uint64_t forced = 0;
+    uint64_t satisfied = 0;
     // Contiguous batches, oldest first: each one's `from` is at most the previous `to`.
     std::deque<std::shared_ptr<const ChangeBatch>> chain;
     uint64_t base = 0;  // End() while the chain is empty
     bool fetching = false;
     const Session* fetcher = nullptr;
-    uint64_t fetch_target = 0;  // target when the fetch began
+    uint64_t fetch_forced = 0;  // `forced` when the fetch began
     std::chrono::steady_clock::time_point fetch_started;
-    uint64_t failed_target = 0;  // a fetch for this target failed: everyone fetches alone
+    // The last fetch failed and nothing newer is known: everyone asks metad alone (and
+    // meets the error, e.g. a deleted mailbox, on its own).
+    bool failed = false;
     uint64_t End() const { return chain.empty() ? base : chain.back()->to; }
     uint64_t Start() const { return chain.empty() ? base : chain.front()->from; }
+    bool NeedsFetch() const { return End() < target || satisfied < forced; }
   };
   void Append(Mailbox& m, std::shared_ptr<const ChangeBatch> batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the mailbox's sessions (all but `except`) on their strands.
