@@ -233,7 +233,11 @@ TERN_PUT_RECEIPT_TTL: {{ required "blobd.putReceiptTtl" $c.putReceiptTtl | toStr
 {{- end }}
 {{- if include "tern.isFrontend" . }}
 TERN_AUTHD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "authd") | quote }}
+{{- if $root.Values.metad.endpoints }}
+TERN_METAD_ADDR: {{ join "," $root.Values.metad.endpoints | quote }}
+{{- else }}
 TERN_METAD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "metad") | quote }}
+{{- end }}
 TERN_BLOBD_ADDR: {{ include "tern.grpcAddr" (dict "root" $root "component" "blobd") | quote }}
 TERN_REDIS_ADDR: {{ include "tern.redisAddr" $root | quote }}
 TERN_TLS_CERT: /etc/tern/tls/tls.crt
@@ -247,11 +251,15 @@ TERN_IMAP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imap) | quote }}
 TERN_IMAPS_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.imaps) | quote }}
 {{- /* APPENDLIMIT as advertised must be what metad enforces. */}}
 TERN_APPEND_LIMIT: {{ $root.Values.metad.appendLimit | int64 | toString | quote }}
+TERN_IMAP_MAX_SESSIONS_PER_USER: {{ $c.maxSessionsPerUser | int | toString | quote }}
+TERN_SESSION_LEASE: {{ required "sessionRegistry.lease" $root.Values.sessionRegistry.lease | toString | quote }}
 {{- else if eq $comp "pop3d" }}
 TERN_POP3_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3) | quote }}
 TERN_POP3S_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.pop3s) | quote }}
 TERN_POP3_LOCK_LEASE: {{ required "pop3d.lockLease" $c.lockLease | toString | quote }}
 TERN_POP3_LOGIN_DELAY: {{ $c.loginDelay | default "0s" | toString | quote }}
+TERN_POP3_MAX_SESSIONS_PER_USER: {{ $c.maxSessionsPerUser | int | toString | quote }}
+TERN_SESSION_LEASE: {{ required "sessionRegistry.lease" $root.Values.sessionRegistry.lease | toString | quote }}
 {{- else if eq $comp "lmtpd" }}
 TERN_LMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.lmtp) | quote }}
 TERN_SMTP_LISTEN: {{ printf "0.0.0.0:%d" (int $c.ports.smtp) | quote }}
