@@ -218,10 +218,40 @@ void SessionRegistry::Unregister(const std::string& id) {
     local_.erase(it);
   }
   if (options_.redis_address.empty()) return;
-  asio::post(worker_, [this, s = std::move(s)] {
-    (void)Eval(redis_, kUnregisterScript, {UserKey(s.protocol, s.user), SessionKey(s.id), kAllKey},
-               {s.id});
-  });
+  asio::post(worker_, [this, s = std::move(s)] { UnregisterNow(s); });
+}
+
+void SessionRegistry::UnregisterNow(const RegisteredSession& s) {
+  (void)Eval(redis_, kUnregisterScript, {UserKey(s.protocol, s.user), SessionKey(s.id), kAllKey},
+             {s.id});
+}
+
+asio::awaitable<void> SessionRegistry::Release(const std::string& id) {
+  RegisteredSession session;
+  bool found = false;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = local_.find(id); it != local_.end()) {
+      session = std::move(it->second.session);
+      local_.erase(it);
+      found = true;
+    }
+  }
+  if (!found || options_.redis_address.empty()) co_return;
+  // The initiation lambda is a temporary inside co_await: it captures only trivially
+  // destructible values (GCC 12 destroys such temporaries twice otherwise); `session`
+  // outlives the wait as a local of this coroutine.
+  const RegisteredSession* s = &session;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [this, s](auto handler) {
+        auto executor = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(worker_, [this, s, shared, executor]() {
+          UnregisterNow(*s);
+          asio::post(executor, [shared]() { (*shared)(); });
+        });
+      },
+      asio::use_awaitable);
 }
 
 void SessionRegistry::KickLocal(const std::string& id) {

@@ -75,6 +75,10 @@ class SessionRegistry {
   asio::awaitable<Admission> Register(const RegisteredSession& session,
                                       const std::function<void()>& kick);
   void Unregister(const std::string& id);
+  // Unregister, finished when Redis has forgotten the session: a session that ends on the
+  // client's request (LOGOUT, QUIT) frees its place before the client hears the answer, so
+  // an immediate new login is never refused for it.
+  asio::awaitable<void> Release(const std::string& id);
 
   // A message on kKickChannel: a session id.
   void OnKick(std::string_view id);
@@ -87,6 +91,7 @@ class SessionRegistry {
     std::function<void()> kick;
   };
   Admission RegisterNow(const RegisteredSession& session);
+  void UnregisterNow(const RegisteredSession& session);
   void RenewLoop();
   void Renew();
   void KickLocal(const std::string& id);

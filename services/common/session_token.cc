@@ -12,9 +12,11 @@ void SessionToken::Set(const auth::v1::Session& session) {
 
 std::chrono::steady_clock::duration SessionToken::RenewIn() const {
   if (token_.empty()) return std::chrono::hours(24);
-  const absl::Duration left = expires_ - lifetime_ / 2 - absl::Now();
+  // A little past the moment renewal is due, so a wake-up finds it due (and renews) rather
+  // than waking again a moment later.
+  const absl::Duration left = expires_ - lifetime_ / 2 - absl::Now() + absl::Milliseconds(50);
   return std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1),
-                                                       absl::ToChronoSeconds(left));
+                                                       absl::ToChronoMilliseconds(left));
 }
 
 asio::awaitable<SessionToken::Renewal> SessionToken::RenewIfDue(auth::v1::AuthService::Stub& auth,

@@ -112,7 +112,7 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
                 },
             .on_subscribed = [notifier_ref](
                                  std::string_view channel) { (*notifier_ref)->OnSubscribed(channel); },
-            .on_disconnected = nullptr}));
+            .on_disconnected = [notifier_ref] { (*notifier_ref)->OnDisconnected(); }}));
     notifier = rt.Own(std::make_unique<ChangeNotifier>(subscriber, context->metrics));
     *notifier_ref = notifier;
     rt.readiness().AddCheck(

@@ -127,8 +127,14 @@ void ChangeNotifier::OnSubscribed(std::string_view channel) {
   WakeLocked(m, nullptr);
 }
 
+void ChangeNotifier::OnDisconnected() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, m] : mailboxes_) WakeLocked(m, nullptr);
+}
+
 ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq,
-                                            const Session* session) {
+                                            const Session* session,
+                                            std::chrono::steady_clock::duration poll) {
   Plan plan;
   std::lock_guard lock(mu_);
   auto it = mailboxes_.find(mailbox_id);
@@ -137,6 +143,11 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     return plan;
   }
   Mailbox& m = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  if (poll.count() > 0 && now - m.fetched >= poll / 2 && !m.fetching) {
+    ++m.forced;
+    m.failed = false;
+  }
   const bool on_chain = modseq >= m.Start();
   auto collect = [&] {
     for (const auto& b : m.chain) {
@@ -155,7 +166,7 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     }
   } else if (m.failed) {
     plan.kind = Plan::kDirect;
-  } else if (m.fetching && std::chrono::steady_clock::now() - m.fetch_started < kFetchTimeout) {
+  } else if (m.fetching && now - m.fetch_started < kFetchTimeout) {
     plan.kind = Plan::kWait;
   } else if (on_chain) {
     if (metrics_) metrics_->fanout_fetches.Increment();
@@ -165,7 +176,7 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     m.fetching = true;
     m.fetcher = session;
     m.fetch_forced = m.forced;
-    m.fetch_started = std::chrono::steady_clock::now();
+    m.fetch_started = now;
   } else {
     plan.kind = Plan::kDirect;
   }
@@ -195,7 +206,10 @@ void ChangeNotifier::Publish(uint64_t mailbox_id, std::shared_ptr<const ChangeBa
   if (batch) {
     Append(m, std::move(batch));
     // A fetch that began after a forced catch-up covers it.
-    if (current) m.satisfied = std::max(m.satisfied, m.fetch_forced);
+    if (current) {
+      m.satisfied = std::max(m.satisfied, m.fetch_forced);
+      m.fetched = std::chrono::steady_clock::now();
+    }
   } else if (current) {
     m.failed = true;
   }

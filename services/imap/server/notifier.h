@@ -66,6 +66,8 @@ class ChangeNotifier {
   // From the subscriber thread.
   void OnNotice(std::string_view channel, std::string_view payload);
   void OnSubscribed(std::string_view channel);
+  // The subscription is down: every watching session is woken to start polling.
+  void OnDisconnected();
 
   // How a woken session at `modseq` catches up.
   struct Plan {
@@ -81,7 +83,11 @@ class ChangeNotifier {
     std::vector<std::shared_ptr<const ChangeBatch>> batches;
     uint64_t since = 0;
   };
-  Plan Lookup(uint64_t mailbox_id, uint64_t modseq, const Session* session);
+  // `poll`: the session's poll interval ran out (a lost notice, Redis away): unless the
+  // process fetched for this mailbox within half of it, one fetch is forced, so a process
+  // polls a mailbox once per interval, not once per session.
+  Plan Lookup(uint64_t mailbox_id, uint64_t modseq, const Session* session,
+              std::chrono::steady_clock::duration poll = {});
   // The result of a kFetch plan (null when the call failed: the others then fetch for
   // themselves and meet the error, e.g. a deleted mailbox, on their own).
   void Publish(uint64_t mailbox_id, std::shared_ptr<const ChangeBatch> batch,
@@ -109,6 +115,7 @@ class ChangeNotifier {
     const Session* fetcher = nullptr;
     uint64_t fetch_forced = 0;  // `forced` when the fetch began
     std::chrono::steady_clock::time_point fetch_started;
+    std::chrono::steady_clock::time_point fetched;  // the last fetch that succeeded
     // The last fetch failed and nothing newer is known: everyone asks metad alone (and
     // meets the error, e.g. a deleted mailbox, on its own).
     bool failed = false;

@@ -421,22 +421,26 @@ void Session::FlushExpunges() {
   for (uint32_t seq : view_.TakeExpunged()) Untagged(Cat(seq, " EXPUNGE"));
 }
 
-asio::awaitable<bool> Session::Sync(bool allow_expunge) {
-  const bool from_notice = notified_ && !dirty_;
+asio::awaitable<bool> Session::Sync(bool allow_expunge, bool poll) {
+  const bool shared = (notified_ || poll) && !dirty_;
   notified_ = false;
   dirty_ = false;
   if (state_ != protocol::SessionState::kSelected) co_return true;
   ChangeNotifier* hub = server_.notifier;
   ChangeNotifier::Plan plan;
   plan.kind = ChangeNotifier::Plan::kDirect;
-  // A notice: the process fetches once for all its sessions on this mailbox (notifier.h).
-  // Its own change (APPEND, COPY into it) or a poll: this session asks for itself.
-  if (from_notice && hub != nullptr) {
-    plan = hub->Lookup(selected_.mailbox_id, selected_.synced_modseq, this);
+  // A notice or a poll: the process fetches once for all its sessions on this mailbox
+  // (notifier.h). Its own change (APPEND, COPY into it) or a command that asks (NOOP,
+  // CHECK, IDLE's start): this session asks for itself.
+  if (shared && hub != nullptr) {
+    plan = hub->Lookup(selected_.mailbox_id, selected_.synced_modseq, this,
+                       poll ? PollInterval() : std::chrono::steady_clock::duration{});
   }
   switch (plan.kind) {
     case ChangeNotifier::Plan::kNone:
     case ChangeNotifier::Plan::kWait:
+      // Up to date with what the process knows, or woken again when the fetch is in.
+      last_sync_ = absl::Now();
       co_return true;
     case ChangeNotifier::Plan::kApply:
       for (const auto& batch : plan.batches) Apply(*batch, allow_expunge);
@@ -636,7 +640,7 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
       if (!result_ && !closing_) No("Command failed", protocol::code::kServerBug);
       if (state_ == protocol::SessionState::kSelected && !closing_ &&
           (notified_ || absl::Now() - last_sync_ > absl::FromChrono(PollInterval()))) {
-        co_await Sync(!(spec->flags & protocol::kUsesSeqs));
+        co_await Sync(!(spec->flags & protocol::kUsesSeqs), /*poll=*/!notified_);
       } else if (state_ == protocol::SessionState::kSelected &&
                  !(spec->flags & protocol::kUsesSeqs)) {
         FlushExpunges();
@@ -698,9 +702,14 @@ asio::awaitable<void> Session::Run() {
       }
     }
   }
+  // The registry forgets the session before the client hears LOGOUT's OK (a new login
+  // right after it must find the place free).
+  if (registered_) {
+    registered_ = false;
+    co_await server_.registry->Release(id_);
+  }
   co_await Flush();
   Deselect();
-  if (registered_) server_.registry->Unregister(id_);
   co_await stream_.Close(!ok || shutdown_);
   if (server_.metrics) server_.metrics->connections.Decrement();
   common::LogDebug("imap session ended", {{"session", id_}, {"peer", peer_}});

@@ -106,6 +106,15 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   std::chrono::steady_clock::duration RenewIn() const;
   // How long a selected mailbox may go without a resync (invariant 2).
   std::chrono::steady_clock::duration PollInterval() const;
+  // Time until the selected mailbox is due for a resync (at least a few milliseconds).
+  std::chrono::steady_clock::duration PollIn() const {
+    const absl::Duration left = absl::FromChrono(PollInterval()) - (absl::Now() - last_sync_);
+    return absl::ToChronoMilliseconds(std::max(left, absl::Milliseconds(10)));
+  }
+  // The selected mailbox has gone PollInterval() without a resync.
+  bool PollDue() const {
+    return absl::Now() - last_sync_ >= absl::FromChrono(PollInterval()) - absl::Milliseconds(50);
+  }
   // Raw lines outside the parser (AUTHENTICATE responses, IDLE's DONE). nullopt when the
   // connection ended, timed out or sent a line longer than max_bytes.
   asio::awaitable<std::optional<std::string>> ReadRawLine(size_t max_bytes);
@@ -123,7 +132,9 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   // Asks metad for changes since the view's MODSEQ and reports them: EXPUNGE (only when
   // allow_expunge), EXISTS, RECENT, FLAGS and FETCH. False if the mailbox is gone (the
   // session then says BYE).
-  asio::awaitable<bool> Sync(bool allow_expunge);
+  // `poll`: called because the poll interval ran out (no notice): the process polls the
+  // mailbox once for all its sessions (ChangeNotifier::Lookup).
+  asio::awaitable<bool> Sync(bool allow_expunge, bool poll = false);
   // Reports pending expunges (when the current command allows it).
   void FlushExpunges();
   // FLAGS / PERMANENTFLAGS when the view's keyword table grew since last announced.

@@ -665,10 +665,15 @@ asio::awaitable<void> Session::Run() {
       }
     }
   }
+  // The registry forgets the session before the client hears QUIT's answer (a new login
+  // right after it must find the place free).
+  if (registered_) {
+    registered_ = false;
+    co_await server_.registry->Release(id_);
+  }
   co_await Flush();
   // A connection that ends without QUIT deletes nothing (RFC 1939 6); its lock goes.
   co_await ReleaseLock();
-  Unregister();
   co_await stream_.Close(!ok || shutdown_);
   if (server_.metrics) server_.metrics->connections.Decrement();
   common::LogDebug("pop3 session ended", {{"session", id_}, {"peer", peer_}});

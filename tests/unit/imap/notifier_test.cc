@@ -161,6 +161,21 @@ TEST_F(NotifierTest, NoticesForOtherChannelsAreIgnored) {
   EXPECT_EQ(hub_.Lookup(7, 10, S(1)).kind, Kind::kFetch);
 }
 
+TEST_F(NotifierTest, APollIsFetchedOncePerProcess) {
+  const auto interval = std::chrono::seconds(30);
+  const ChangeNotifier::Plan first = hub_.Lookup(7, 10, S(1), interval);
+  ASSERT_EQ(first.kind, Kind::kFetch);
+  EXPECT_EQ(hub_.Lookup(7, 10, S(2), interval).kind, Kind::kWait);
+  hub_.Publish(7, Batch(10, 11, S(1)), S(1));  // a change whose notice was lost
+  // Other sessions polling soon after take the result from memory.
+  const ChangeNotifier::Plan second = hub_.Lookup(7, 10, S(2), interval);
+  ASSERT_EQ(second.kind, Kind::kApply);
+  EXPECT_EQ(second.batches.size(), 1u);
+  EXPECT_EQ(hub_.Lookup(7, 11, S(3), interval).kind, Kind::kNone);
+  // A poll interval so short that the last fetch is old: fetch again.
+  EXPECT_EQ(hub_.Lookup(7, 11, S(3), std::chrono::nanoseconds(1)).kind, Kind::kFetch);
+}
+
 TEST_F(NotifierTest, TheLastSessionLeavingForgetsTheMailbox) {
   hub_.Unwatch(7, S(1));
   EXPECT_EQ(hub_.mailboxes(), 0u);

@@ -31,7 +31,7 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
     }
     // Redis may come and go while the client idles: the poll interval is asked each time.
     const auto wait = std::min<std::chrono::steady_clock::duration>(
-        {idle_limit - elapsed, s.PollInterval(), s.RenewIn()});
+        {idle_limit - elapsed, s.PollIn(), s.RenewIn()});
     const Session::Wait waited = co_await s.WaitInputOrNotice(wait);
     switch (waited) {
       case Session::Wait::kInput: {
@@ -51,11 +51,15 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
         co_return;
       }
       case Session::Wait::kNotified:
-      case Session::Wait::kTimeout: {  // the poll interval: resync even without a notice
+      case Session::Wait::kTimeout: {
         // The session token is renewed here too when due (an idle client sends nothing).
         const std::optional<common::CallMeta> renewed = co_await s.Meta();
         if (!renewed) co_return;
-        const bool synced = co_await s.Sync(true);
+        // A notice, or the poll interval: resync even without a notice. A wake-up only to
+        // renew the token asks metad nothing.
+        const bool poll = waited == Session::Wait::kTimeout;
+        if (poll && !s.PollDue()) break;
+        const bool synced = co_await s.Sync(true, poll);
         if (!synced) co_return;
         const bool flushed = co_await s.Flush();
         if (!flushed) co_return;
