@@ -47,6 +47,9 @@ bench: build
 	  tests/integration/imap/with_cluster.sh $(BUILD_DIR) tests/bench/pop3_bench.py
 	TERN_ARGON2_MEMORY_KIB=1024 TERN_ARGON2_TIME_COST=1 \
 	  tests/integration/imap/with_cluster.sh $(BUILD_DIR) tests/bench/lmtp_bench.py
+	ulimit -n $$(ulimit -Hn) && REPLICAS=3 TERN_ARGON2_MEMORY_KIB=1024 TERN_ARGON2_TIME_COST=1 \
+	  TERN_IMAP_MAX_CONNECTIONS_PER_ADDRESS=100000 TERN_SESSION_TTL=15m \
+	  tests/integration/imap/with_cluster.sh $(BUILD_DIR) tests/bench/idle_bench.py
 
 # A local cluster under ./var: PostgreSQL, Redis and every Tern service; Ctrl-C stops it.
 run: build
