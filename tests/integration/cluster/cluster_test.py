@@ -23,6 +23,7 @@ import socket
 import ssl
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -543,6 +544,25 @@ class G_Fanout(ClusterTestCase):
                 return now
             self.assertLess(time.monotonic(), deadline, "imapd metrics keep changing")
             last = now
+
+
+class Z_NoProcessDied(unittest.TestCase):
+    """Runs last: no process of the cluster died except those the tests killed (SIGKILL),
+    and no front-end log shows a crash (a crash late in a test could go unnoticed)."""
+
+    def test_only_killed_processes_exited(self):
+        run_log = os.path.join(os.path.dirname(TERN_VAR), "run.log")
+        with open(run_log, errors="replace") as f:
+            exits = re.findall(r"(\S+) exited \(pid \d+, status (\d+)\)", f.read())
+        unexpected = [(name, status) for name, status in exits if status != "137"]
+        self.assertEqual(unexpected, [], f"see {run_log}")
+        crash = re.compile(r"corrupted|double free|terminate called|Segmentation|Sanitizer")
+        log_dir = os.path.join(TERN_VAR, "log")
+        for name in os.listdir(log_dir):
+            if name.startswith("tern-"):
+                with open(os.path.join(log_dir, name), errors="replace") as f:
+                    found = [line for line in f if crash.search(line)]
+                self.assertEqual(found, [], name)
 
 
 if __name__ == "__main__":
