@@ -1,6 +1,7 @@
 #include "services/common/session_registry.h"
 
 #include <algorithm>
+#include <future>
 
 #include "absl/strings/numbers.h"
 #include "services/common/log.h"
@@ -68,10 +69,12 @@ constexpr char kFields[] =
     "  if f[2] ~= '' then for _, v in ipairs(f) do out[#out + 1] = v end end "
     "end ";
 
-// KEYS: sessions. ARGV: limit.
+// KEYS: sessions, or one user's usess keys. ARGV: limit.
 constexpr char kListScript[] =
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
-    "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do add(id) end "
+    "for _, k in ipairs(KEYS) do "
+    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now) "
+    "  for _, id in ipairs(redis.call('ZRANGE', k, 0, tonumber(ARGV[1]) - 1)) do add(id) end "
+    "end "
     "return out";
 
 // KEYS: the user's usess keys. ARGV: tombstone lifetime (ms).
@@ -275,7 +278,14 @@ void SessionRegistry::RenewLoop() {
     stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(every), [this] { return stop_; });
     if (stop_) break;
     lock.unlock();
-    Renew();
+    // On the worker, after whatever Register/Unregister/Release it has queued and before
+    // what comes next: a renewal never puts back a session just released.
+    std::promise<void> done;
+    asio::post(worker_, [this, &done] {
+      Renew();
+      done.set_value();
+    });
+    done.get_future().wait();
     lock.lock();
   }
 }
@@ -314,11 +324,15 @@ void SessionRegistry::Renew() {
 absl::StatusOr<std::vector<RegisteredSession>> ListSessions(RedisClient& redis,
                                                             const std::string& user,
                                                             size_t limit) {
-  RedisReply r = Eval(redis, Cat(kFields, kListScript), {kAllKey}, {std::to_string(limit)});
-  absl::StatusOr<std::vector<RegisteredSession>> all = Sessions(r);
-  if (!all.ok() || user.empty()) return all;
-  std::erase_if(*all, [&](const RegisteredSession& s) { return s.user != user; });
-  return all;
+  // One user's sessions come from the user's own keys, not a filter over everyone's.
+  std::vector<std::string> keys;
+  if (user.empty()) {
+    keys.push_back(kAllKey);
+  } else {
+    for (const char* p : kProtocols) keys.push_back(UserKey(p, user));
+  }
+  RedisReply r = Eval(redis, Cat(kFields, kListScript), keys, {std::to_string(limit)});
+  return Sessions(r);
 }
 
 absl::StatusOr<std::vector<RegisteredSession>> KickSessions(RedisClient& redis,

@@ -42,7 +42,18 @@ void ChangeNotifier::Watch(uint64_t mailbox_id, uint64_t modseq, std::weak_ptr<S
     if (inserted) {
       m.base = modseq;
       m.target = modseq;
+      // A change committed after the session's SELECT but before this process listened
+      // (the channel may even have stayed subscribed from an earlier watcher) was not
+      // heard: catch up by MODSEQ once.
+      m.forced = 1;
       first = true;
+    }
+    // Woken now if the process already knows of (or must fetch) something newer than the
+    // session's SELECT: a notice it heard before this session was watching.
+    if (modseq < m.End() || m.NeedsFetch()) {
+      if (std::shared_ptr<Session> s = session.lock()) {
+        asio::post(s->strand(), [s] { s->Notify(); });
+      }
     }
     m.watchers.push_back(std::move(session));
   }
@@ -133,7 +144,7 @@ void ChangeNotifier::OnDisconnected() {
 }
 
 ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq,
-                                            const Session* session,
+                                            const Session* session, bool read_write,
                                             std::chrono::steady_clock::duration poll) {
   Plan plan;
   std::lock_guard lock(mu_);
@@ -164,7 +175,7 @@ ChangeNotifier::Plan ChangeNotifier::Lookup(uint64_t mailbox_id, uint64_t modseq
     } else {
       plan.kind = Plan::kDirect;
     }
-  } else if (m.failed) {
+  } else if (m.failed || (!read_write && !m.fetching)) {
     plan.kind = Plan::kDirect;
   } else if (m.fetching && now - m.fetch_started < kFetchTimeout) {
     plan.kind = Plan::kWait;

@@ -86,7 +86,9 @@ class ChangeNotifier {
   // `poll`: the session's poll interval ran out (a lost notice, Redis away): unless the
   // process fetched for this mailbox within half of it, one fetch is forced, so a process
   // polls a mailbox once per interval, not once per session.
-  Plan Lookup(uint64_t mailbox_id, uint64_t modseq, const Session* session,
+  // `read_write`: the session claims \Recent when it fetches; a read-only one (EXAMINE)
+  // never fetches for the others, whose \Recent it would lose (RFC 3501 2.3.2).
+  Plan Lookup(uint64_t mailbox_id, uint64_t modseq, const Session* session, bool read_write,
               std::chrono::steady_clock::duration poll = {});
   // The result of a kFetch plan (null when the call failed: the others then fetch for
   // themselves and meet the error, e.g. a deleted mailbox, on their own).

@@ -400,6 +400,7 @@ void Session::Select(Selected selected) {
   watching_ = false;
   selected_ = std::move(selected);
   state_ = protocol::SessionState::kSelected;
+  high_uid_ = std::max(view_.last_uid(), selected_.uidnext > 0 ? selected_.uidnext - 1 : 0);
   announced_keywords_ = view_.keywords().size();
   last_sync_ = absl::Now();
   notified_ = false;
@@ -421,8 +422,9 @@ void Session::FlushExpunges() {
   for (uint32_t seq : view_.TakeExpunged()) Untagged(Cat(seq, " EXPUNGE"));
 }
 
-asio::awaitable<bool> Session::Sync(bool allow_expunge, bool poll) {
-  const bool shared = (notified_ || poll) && !dirty_;
+asio::awaitable<bool> Session::Sync(bool allow_expunge, SyncMode mode) {
+  const bool poll = mode == SyncMode::kPoll;
+  const bool shared = (notified_ || mode != SyncMode::kOwn) && !dirty_;
   notified_ = false;
   dirty_ = false;
   if (state_ != protocol::SessionState::kSelected) co_return true;
@@ -433,13 +435,14 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge, bool poll) {
   // (notifier.h). Its own change (APPEND, COPY into it) or a command that asks (NOOP,
   // CHECK, IDLE's start): this session asks for itself.
   if (shared && hub != nullptr) {
-    plan = hub->Lookup(selected_.mailbox_id, selected_.synced_modseq, this,
+    plan = hub->Lookup(selected_.mailbox_id, selected_.synced_modseq, this, !selected_.read_only,
                        poll ? PollInterval() : std::chrono::steady_clock::duration{});
   }
   switch (plan.kind) {
     case ChangeNotifier::Plan::kNone:
     case ChangeNotifier::Plan::kWait:
       // Up to date with what the process knows, or woken again when the fetch is in.
+      if (allow_expunge) FlushExpunges();
       last_sync_ = absl::Now();
       co_return true;
     case ChangeNotifier::Plan::kApply:
@@ -498,7 +501,8 @@ asio::awaitable<bool> Session::Sync(bool allow_expunge, bool poll) {
   if (fetch) {
     hub->Publish(selected_.mailbox_id, done, this);
     for (const auto& b : plan.batches) Apply(*b, allow_expunge);
-  } else if (hub != nullptr) {
+  } else if (hub != nullptr && !selected_.read_only) {
+    // (A read-only session's batch claimed no \Recent: not for its neighbours.)
     hub->Offer(selected_.mailbox_id, done);
   }
   Apply(*done, allow_expunge);
@@ -519,7 +523,7 @@ void Session::Apply(const ChangeBatch& batch, bool allow_expunge) {
   std::vector<const md::MessageFlags*> added;
   for (const md::GetChangesResponse& chunk : batch.chunks) {
     for (const md::MessageFlags& m : chunk.changed()) {
-      if (m.uid() > view_.last_uid()) {
+      if (m.uid() > high_uid_) {
         added.push_back(&m);
       } else if (std::optional<uint32_t> seq = view_.SeqOf(m.uid())) {
         // A batch kept in memory may be older than what this session stored itself.
@@ -533,7 +537,10 @@ void Session::Apply(const ChangeBatch& batch, bool allow_expunge) {
     }
   }
   if (allow_expunge) FlushExpunges();
-  for (const md::MessageFlags* m : added) view_.Append(m->uid(), m->modseq(), flags_of(*m));
+  for (const md::MessageFlags* m : added) {
+    view_.Append(m->uid(), m->modseq(), flags_of(*m));
+    high_uid_ = m->uid();
+  }
   AnnounceKeywords();
   if (view_.exists() != old_exists || !added.empty()) {
     Untagged(Cat(view_.exists(), " EXISTS"));
@@ -640,7 +647,8 @@ asio::awaitable<void> Session::Dispatch(protocol::Command& command) {
       if (!result_ && !closing_) No("Command failed", protocol::code::kServerBug);
       if (state_ == protocol::SessionState::kSelected && !closing_ &&
           (notified_ || absl::Now() - last_sync_ > absl::FromChrono(PollInterval()))) {
-        co_await Sync(!(spec->flags & protocol::kUsesSeqs), /*poll=*/!notified_);
+        co_await Sync(!(spec->flags & protocol::kUsesSeqs),
+                      notified_ ? SyncMode::kShared : SyncMode::kPoll);
       } else if (state_ == protocol::SessionState::kSelected &&
                  !(spec->flags & protocol::kUsesSeqs)) {
         FlushExpunges();

@@ -132,9 +132,12 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   // Asks metad for changes since the view's MODSEQ and reports them: EXPUNGE (only when
   // allow_expunge), EXISTS, RECENT, FLAGS and FETCH. False if the mailbox is gone (the
   // session then says BYE).
-  // `poll`: called because the poll interval ran out (no notice): the process polls the
-  // mailbox once for all its sessions (ChangeNotifier::Lookup).
-  asio::awaitable<bool> Sync(bool allow_expunge, bool poll = false);
+  // How Sync learns what changed: kOwn asks metad for this session (NOOP, CHECK, after its
+  // own APPEND or COPY into the mailbox); kShared takes what the process knows (a notice,
+  // IDLE's start); kPoll is kShared after the poll interval ran out, when the process polls
+  // the mailbox once for all its sessions (ChangeNotifier::Lookup).
+  enum class SyncMode { kOwn, kShared, kPoll };
+  asio::awaitable<bool> Sync(bool allow_expunge, SyncMode mode = SyncMode::kOwn);
   // Reports pending expunges (when the current command allows it).
   void FlushExpunges();
   // FLAGS / PERMANENTFLAGS when the view's keyword table grew since last announced.
@@ -194,6 +197,10 @@ class Session : public common::FrontendSession, public std::enable_shared_from_t
   bool dirty_ = false;  // this session changed the mailbox: sync for itself
   bool kicked_ = false;
   bool registered_ = false;  // in the session registry
+  // The highest UID the client could know of (announced, or below UIDNEXT at SELECT). Never
+  // goes down: after the last message is expunged, a batch kept in memory that still lists
+  // it must not announce it again (RFC 3501 2.3.1.1: UIDs only grow).
+  uint32_t high_uid_ = 0;
   asio::experimental::channel<void(asio::error_code, bool)> wake_;
 
   common::SessionToken token_;

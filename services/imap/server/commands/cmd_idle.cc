@@ -13,7 +13,7 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
     co_return;
   }
   protocol::AppendContinuation(s.out(), "idling");
-  const bool awaited8 = co_await s.Sync(true);
+  const bool awaited8 = co_await s.Sync(true, Session::SyncMode::kShared);
   if (!awaited8) co_return;
   const bool awaited9 = co_await s.Flush();
   if (!awaited9) co_return;
@@ -59,7 +59,8 @@ asio::awaitable<void> CmdIdle(Session& s, const protocol::Command& c) {
         // renew the token asks metad nothing.
         const bool poll = waited == Session::Wait::kTimeout;
         if (poll && !s.PollDue()) break;
-        const bool synced = co_await s.Sync(true, poll);
+        const bool synced =
+            co_await s.Sync(true, poll ? Session::SyncMode::kPoll : Session::SyncMode::kShared);
         if (!synced) co_return;
         const bool flushed = co_await s.Flush();
         if (!flushed) co_return;
