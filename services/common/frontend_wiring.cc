@@ -135,6 +135,19 @@ absl::StatusOr<Backends> ConnectBackends(const Config& cfg, ServiceRuntime& rt) 
   return backends;
 }
 
+SettingSpec SessionLeaseSetting() {
+  return {"session-lease", "TERN_SESSION_LEASE", "30s", SettingType::kDuration,
+          "lease of a session's entry in the registry, renewed every third of it; a crashed "
+          "front-end's sessions age out after it"};
+}
+
+SessionRegistry* OwnSessionRegistry(const Config& cfg, ServiceRuntime& rt) {
+  return rt.Own(std::make_unique<SessionRegistry>(SessionRegistry::Options{
+      .redis_address = cfg.GetString("redis-addr"),
+      .lease = std::max(absl::Seconds(3), cfg.GetDuration("session-lease")),
+      .max_per_user = static_cast<int>(std::max<int64_t>(0, cfg.GetInt("max-sessions-per-user")))}));
+}
+
 absl::StatusOr<Networks> TrustedProxies(const Config& cfg) {
   absl::StatusOr<Networks> n = Networks::Parse(cfg.GetString("proxy-trusted-networks"));
   if (!n.ok()) {

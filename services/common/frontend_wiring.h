@@ -13,6 +13,7 @@
 #include "services/common/config.h"
 #include "services/common/proxy_protocol.h"
 #include "services/common/service_runtime.h"
+#include "services/common/session_registry.h"
 #include "tern/auth/v1/auth.grpc.pb.h"
 #include "tern/blob/v1/blob.grpc.pb.h"
 #include "tern/metadata/v1/metadata.grpc.pb.h"
@@ -64,6 +65,13 @@ absl::StatusOr<Backends> ConnectBackends(const Config& cfg, ServiceRuntime& rt);
 
 // The TLS context of --tls-cert/--tls-key; null when no certificate is configured.
 absl::StatusOr<std::unique_ptr<asio::ssl::context>> ClientTlsContext(const Config& cfg);
+
+// --session-lease: the registry lease tern-imapd and tern-pop3d share (their
+// --max-sessions-per-user differ in default and variable).
+SettingSpec SessionLeaseSetting();
+// The session registry of --redis-addr, --session-lease and --max-sessions-per-user, owned by
+// rt; not started.
+SessionRegistry* OwnSessionRegistry(const Config& cfg, ServiceRuntime& rt);
 
 // --proxy-trusted-networks.
 absl::StatusOr<Networks> TrustedProxies(const Config& cfg);

@@ -108,6 +108,15 @@ class SessionRegistry {
   std::map<std::string, Entry> local_ ABSL_GUARDED_BY(mu_);
 };
 
+// The `kick` of Register for a session object with strand() and Kick(): runs Kick on the
+// session's strand if the session still exists.
+template <typename S>
+std::function<void()> KickOnStrand(std::weak_ptr<S> session) {
+  return [session] {
+    if (std::shared_ptr<S> s = session.lock()) asio::post(s->strand(), [s] { s->Kick(); });
+  };
+}
+
 // ---- the admin side (tern-authd) ----
 
 // Every live session, oldest first; `user` (canonical address) filters when not empty.

@@ -45,9 +45,7 @@ std::vector<SettingSpec> Settings() {
           {"max-sessions-per-user", "TERN_IMAP_MAX_SESSIONS_PER_USER", "20", SettingType::kInt,
            "logged-in IMAP sessions of one user across the cluster (the session registry in "
            "Redis); 0: no limit"},
-          {"session-lease", "TERN_SESSION_LEASE", "30s", SettingType::kDuration,
-           "lease of a session's entry in the registry, renewed every third of it; a crashed "
-           "front-end's sessions age out after it"},
+          tern::common::SessionLeaseSetting(),
       });
 }
 
@@ -86,11 +84,7 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
 
   context->metrics = rt.Own(std::make_unique<ImapMetrics>(rt.metrics()));
   const std::string redis = cfg.GetString("redis-addr");
-  auto* registry = rt.Own(std::make_unique<tern::common::SessionRegistry>(
-      tern::common::SessionRegistry::Options{
-          .redis_address = redis,
-          .lease = std::max(absl::Seconds(3), cfg.GetDuration("session-lease")),
-          .max_per_user = static_cast<int>(std::max<int64_t>(0, cfg.GetInt("max-sessions-per-user")))}));
+  auto* registry = tern::common::OwnSessionRegistry(cfg, rt);
   context->registry = registry;
   // One pub/sub connection per process: mailbox change notices and kicks.
   ChangeNotifier* notifier = nullptr;

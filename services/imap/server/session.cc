@@ -289,10 +289,7 @@ asio::awaitable<bool> Session::LoggedIn(const auth::v1::Session& session) {
         .client = peer_,
         .started_ms = absl::ToUnixMillis(absl::Now()),
         .metad = server_.metad->AddressFor(session.user_id())};
-    std::weak_ptr<Session> weak = weak_from_this();
-    const std::function<void()> kick = [weak] {
-      if (auto s = weak.lock()) asio::post(s->strand(), [s] { s->Kick(); });
-    };
+    const std::function<void()> kick = common::KickOnStrand(weak_from_this());
     const common::SessionRegistry::Admission admission =
         co_await server_.registry->Register(entry, kick);
     if (admission != common::SessionRegistry::Admission::kAdmitted) {

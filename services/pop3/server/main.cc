@@ -43,9 +43,7 @@ std::vector<SettingSpec> Settings() {
           {"max-sessions-per-user", "TERN_POP3_MAX_SESSIONS_PER_USER", "10", SettingType::kInt,
            "logged-in POP3 sessions of one user across the cluster (the session registry in "
            "Redis; the maildrop lock already allows one in TRANSACTION); 0: no limit"},
-          {"session-lease", "TERN_SESSION_LEASE", "30s", SettingType::kDuration,
-           "lease of a session's entry in the registry, renewed every third of it; a crashed "
-           "front-end's sessions age out after it"},
+          tern::common::SessionLeaseSetting(),
       });
 }
 
@@ -102,12 +100,7 @@ absl::Status Setup(tern::common::ServiceRuntime& rt) {
   }
 
   const std::string redis = cfg.GetString("redis-addr");
-  auto* registry = rt.Own(std::make_unique<tern::common::SessionRegistry>(
-      tern::common::SessionRegistry::Options{
-          .redis_address = redis,
-          .lease = std::max(absl::Seconds(3), cfg.GetDuration("session-lease")),
-          .max_per_user =
-              static_cast<int>(std::max<int64_t>(0, cfg.GetInt("max-sessions-per-user")))}));
+  auto* registry = tern::common::OwnSessionRegistry(cfg, rt);
   context->registry = registry;
   // Kicks (`ternctl sessions kick`) arrive on the process's pub/sub connection.
   tern::common::RedisSubscriber* subscriber = nullptr;

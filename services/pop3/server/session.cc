@@ -286,10 +286,7 @@ asio::awaitable<void> Session::OpenMaildrop(const auth::v1::Session& session) {
                                           .client = peer_,
                                           .started_ms = absl::ToUnixMillis(absl::Now()),
                                           .metad = server_.metad->AddressFor(user_id_)};
-    std::weak_ptr<Session> weak = weak_from_this();
-    const std::function<void()> kick = [weak] {
-      if (auto s = weak.lock()) asio::post(s->strand(), [s] { s->Kick(); });
-    };
+    const std::function<void()> kick = common::KickOnStrand(weak_from_this());
     const common::SessionRegistry::Admission admission =
         co_await server_.registry->Register(entry, kick);
     if (admission != common::SessionRegistry::Admission::kAdmitted) {
